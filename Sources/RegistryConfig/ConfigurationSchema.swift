@@ -1,0 +1,85 @@
+/// Which of Distribution's configuration keys Pier honours, accepts with a warning, or refuses.
+enum ConfigurationSchema {
+    enum Rule: Equatable {
+        /// Pier reads this key.
+        case supported
+        /// A map whose children are free-form (`http.headers`, `log.fields`).
+        case map
+        /// Distribution knows it; it has no effect in Pier, so it is accepted with a warning.
+        case ignored
+        /// Honouring it wrongly would be unsafe (an open registry where auth was asked for): refuse to start.
+        case refused(String)
+    }
+
+    /// Rules by dotted path. The longest matching prefix of a key decides; a key no rule matches is unknown.
+    static let rules: [String: Rule] = [
+        "version": .supported,
+        "log.level": .supported,
+        "log.formatter": .supported,
+        "log.fields": .map,
+        "log.accesslog.disabled": .supported,
+        "log.hooks": .ignored,
+        "loglevel": .supported,
+        "storage.filesystem.rootdirectory": .supported,
+        "storage.filesystem.maxthreads": .ignored,
+        "storage.delete.enabled": .supported,
+        "storage.maintenance.uploadpurging.enabled": .supported,
+        "storage.maintenance.uploadpurging.age": .supported,
+        "storage.maintenance.uploadpurging.interval": .supported,
+        "storage.maintenance.uploadpurging.dryrun": .supported,
+        "storage.maintenance.readonly.enabled": .supported,
+        "storage.cache": .ignored,
+        "storage.redirect": .ignored,
+        "storage.tag": .ignored,
+        "storage.inmemory": .refused("the inmemory storage driver is not supported; Pier keeps data in storage.filesystem.rootdirectory"),
+        "storage.s3": .refused("the s3 storage driver is not supported yet"),
+        "storage.azure": .refused("the azure storage driver is not supported"),
+        "storage.gcs": .refused("the gcs storage driver is not supported"),
+        "storage.swift": .refused("the swift storage driver is not supported"),
+        "storage.oss": .refused("the oss storage driver is not supported"),
+        "http.addr": .supported,
+        "http.net": .supported,
+        "http.host": .supported,
+        "http.headers": .map,
+        "http.tls.certificate": .supported,
+        "http.tls.key": .supported,
+        "http.tls.clientcas": .refused("TLS client certificate authentication (clientcas) is not supported yet"),
+        "http.tls.clientauth": .refused("TLS client certificate authentication (clientauth) is not supported yet"),
+        "http.tls.minimumtls": .ignored,
+        "http.tls.ciphersuites": .ignored,
+        "http.tls.letsencrypt": .refused("Let's Encrypt certificates are not supported; give http.tls.certificate and key"),
+        "http.prefix": .refused("http.prefix is not supported; serve Pier at the root of its host"),
+        "http.secret": .ignored,
+        "http.relativeurls": .ignored,
+        "http.draintimeout": .supported,
+        "http.debug": .ignored,
+        "http.http2": .ignored,
+        "http.h2c": .ignored,
+        "auth": .refused("authentication (auth) is not supported yet; refusing to start a registry that would be open to everyone"),
+        "proxy": .refused("the pull-through cache (proxy) is not supported yet"),
+        "middleware": .ignored,
+        "notifications": .ignored,
+        "redis": .ignored,
+        "health": .ignored,
+        "reporting": .ignored,
+        "validation": .ignored,
+        "compatibility": .ignored,
+        "catalog.maxentries": .supported,
+        "tags": .ignored,
+    ]
+
+    /// The rule for a dotted key, by its longest matching prefix; `nil` when Distribution has no such key.
+    static func rule(for path: String) -> (prefix: String, rule: Rule)? {
+        var candidate = Substring(path)
+        while true {
+            if let rule = rules[String(candidate)] { return (String(candidate), rule) }
+            guard let dot = candidate.lastIndex(of: ".") else { return nil }
+            candidate = candidate[..<dot]
+        }
+    }
+
+    /// Every key path an environment variable may set, for matching `REGISTRY_*` names.
+    static var settablePaths: [String] {
+        rules.filter { $0.value == .supported }.map(\.key)
+    }
+}

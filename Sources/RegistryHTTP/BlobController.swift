@@ -1,0 +1,56 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RegistryCore
+import RegistryStorage
+
+/// Pull and delete of blobs: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`.
+struct BlobController: Sendable {
+    let registry: Registry
+
+    /// GET or HEAD a blob, honouring a single `Range`.
+    // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
+    func getBlob(_ request: Request, repository: RepositoryName, digest: Digest, head: Bool) async throws -> Response {
+        let info = try await registry.blob(digest, in: repository)
+        var headers: HTTPFields = [
+            .contentType: MediaType.octetStream,
+            .dockerContentDigest: digest.description,
+            .acceptRanges: "bytes",
+            .eTag: "\"\(digest)\"",
+            .cacheControl: "max-age=31536000",
+        ]
+        var range = 0..<info.size
+        var status = HTTPResponse.Status.ok
+        if let header = request.headers[.range] {
+            switch ByteRange(header: header, size: info.size) {
+            case .satisfiable(let satisfiable):
+                range = satisfiable
+                status = .partialContent
+                headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound - 1)/\(info.size)"
+            case .unsatisfiable:
+                headers[.contentRange] = "bytes */\(info.size)"
+                return .empty(.rangeNotSatisfiable, headers: headers)
+            case .ignored:
+                break
+            }
+        }
+        headers[.contentLength] = String(range.count)
+        if head || range.isEmpty {
+            return Response(status: status, headers: headers, body: .init())
+        }
+        let registry = self.registry
+        let bodyRange = range
+        let body = ResponseBody(contentLength: Int(range.count)) { writer in
+            try await registry.streamBlob(digest, range: bodyRange) { try await writer.write($0) }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    /// DELETE a blob from a repository.
+    // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#deleting-blobs
+    func deleteBlob(repository: RepositoryName, digest: Digest) async throws -> Response {
+        try await registry.deleteBlob(digest, in: repository)
+        return .empty(.accepted, headers: [.dockerContentDigest: digest.description])
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RegistryCore
+import RegistryStorage
+
+/// Content discovery: the catalog, tag lists and the referrers API.
+struct ListingController: Sendable {
+    let registry: Registry
+
+    /// GET `/v2/_catalog?n=&last=`, in lexical order, with `Link` to the next page.
+    func catalog(_ request: Request) async throws -> Response {
+        let count = try parsePageSize(request.query("n"))
+        let last = request.query("last")
+        let page = try await registry.catalog(count: count, last: last)
+        // Names are restricted to [a-z0-9._/-], so they need no JSON escaping.
+        let json = #"{"repositories":["# + page.items.map { "\"\($0.value)\"" }.joined(separator: ",") + "]}\n"
+        var headers: HTTPFields = [:]
+        if page.hasMore, let next = page.items.last {
+            let n = count ?? page.items.count
+            headers[.link] = "</v2/_catalog?last=\(queryEscape(next.value))&n=\(n)>; rel=\"next\""
+        }
+        return .json(json, headers: headers)
+    }
+
+    /// GET `/v2/<name>/tags/list?n=&last=`.
+    // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags
+    func listTags(_ request: Request, repository: RepositoryName) async throws -> Response {
+        let count = try parsePageSize(request.query("n"))
+        let page = try await registry.tags(in: repository, count: count, last: request.query("last"))
+        // Tags are restricted to [A-Za-z0-9._-], so they need no JSON escaping.
+        let json = #"{"name":""# + repository.value + #"","tags":["# + page.items.map { "\"\($0)\"" }.joined(separator: ",") + "]}\n"
+        var headers: HTTPFields = [:]
+        if page.hasMore, let next = page.items.last {
+            let n = count ?? page.items.count
+            headers[.link] = "</v2/\(repository)/tags/list?last=\(queryEscape(next))&n=\(n)>; rel=\"next\""
+        }
+        return .json(json, headers: headers)
+    }
+
+    /// GET `/v2/<name>/referrers/<digest>?artifactType=`: always an image index, never 404.
+    // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
+    func listReferrers(_ request: Request, repository: RepositoryName, subject: Digest) async throws -> Response {
+        let artifactType = request.query("artifactType").flatMap { $0.isEmpty ? nil : $0 }
+        let descriptors = try await registry.referrers(of: subject, in: repository, artifactType: artifactType)
+        let index = ReferrersIndex(manifests: descriptors)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = try encoder.encode(index)
+        var headers: HTTPFields = [.contentType: MediaType.ociIndex]
+        if artifactType != nil {
+            headers[.ociFiltersApplied] = "artifactType"
+        }
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    private struct ReferrersIndex: Encodable {
+        var schemaVersion = 2
+        var mediaType = MediaType.ociIndex
+        var manifests: [Descriptor]
+    }
+}

@@ -1,0 +1,150 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RegistryCore
+import RegistryStorage
+
+/// The whole HTTP API: parses the path from the right, dispatches to a controller, renders every error as the
+/// spec's envelope, adds the headers every response carries, and writes one access-log line per request.
+public struct RegistryResponder: HTTPResponder {
+    public typealias Context = RegistryRequestContext
+
+    let registry: Registry
+    let manifests: ManifestController
+    let blobs: BlobController
+    let uploads: UploadController
+    let listings: ListingController
+    /// Headers added to every response (Distribution's `http.headers`).
+    let extraHeaders: HTTPFields
+    /// Distribution's `http.host`: when set, `Location` and `Link` URLs are absolute under it.
+    let externalURL: String?
+    let accessLog: Logger
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - extraHeaders: headers added to every response, e.g. `X-Content-Type-Options: nosniff`.
+    ///   - externalURL: the externally reachable base URL (`http.host`), for absolute `Location` headers.
+    ///   - accessLog: the logger that receives one `info` line per request.
+    public init(registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, accessLog: Logger, logger: Logger) {
+        self.registry = registry
+        manifests = ManifestController(registry: registry)
+        blobs = BlobController(registry: registry)
+        uploads = UploadController(registry: registry)
+        listings = ListingController(registry: registry)
+        self.extraHeaders = extraHeaders
+        self.externalURL = externalURL
+        self.accessLog = accessLog
+        self.logger = logger
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let start = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await route(request)
+        } catch {
+            response = ErrorResponse.make(for: error, logger: logger)
+            if request.method == .head {
+                response = Response(status: response.status, headers: response.headers, body: .init())
+            }
+        }
+        response.headers[.dockerDistributionAPIVersion] = apiVersion
+        if let externalURL {
+            if let location = response.headers[.location], location.hasPrefix("/") {
+                response.headers[.location] = externalURL + location
+            }
+            if let link = response.headers[.link], link.hasPrefix("</") {
+                response.headers[.link] = "<" + externalURL + link.dropFirst()
+            }
+        }
+        if !extraHeaders.isEmpty {
+            for field in extraHeaders where response.headers[field.name] == nil {
+                response.headers.append(field)
+            }
+        }
+        if accessLog.logLevel <= .info {
+            let elapsed = ContinuousClock.now - start
+            let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+            accessLog.info("request", metadata: [
+                "method": "\(request.method)",
+                "path": "\(request.uri.path.prefix(512))",
+                "status": "\(response.status.code)",
+                "bytes": "\(response.headers[.contentLength] ?? "-")",
+                "duration_ms": "\((milliseconds * 1000).rounded() / 1000)",
+                "remote": "\(context.remoteAddress?.ipAddress ?? "-")",
+                "user_agent": "\(request.headers[.userAgent]?.prefix(200) ?? "-")",
+            ])
+        }
+        return response
+    }
+
+    private func route(_ request: Request) async throws -> Response {
+        if request.uri.path == "/healthz", request.method == .get || request.method == .head {
+            // For load balancers: the process answers and its metadata store can be read.
+            _ = try await registry.metadata.repositories(after: nil, limit: 1)
+            return .json(#"{"status":"ok"}"#)
+        }
+        guard let path = RegistryPath(request.uri.path) else {
+            throw RegistryError(.unsupported, status: 404, message: "no such endpoint")
+        }
+        let method = request.method
+        switch path {
+        case .base:
+            guard method == .get || method == .head else { break }
+            return .json("{}")
+        case .catalog:
+            guard method == .get else { break }
+            return try await listings.catalog(request)
+        case .tags(let name):
+            guard method == .get else { break }
+            return try await listings.listTags(request, repository: try RepositoryName(parsing: name))
+        case .referrers(let name, let digest):
+            guard method == .get else { break }
+            return try await listings.listReferrers(request, repository: try RepositoryName(parsing: name), subject: try Digest(parsing: digest))
+        case .manifest(let name, let reference):
+            let repository = try RepositoryName(parsing: name)
+            switch method {
+            case .get, .head:
+                return try await manifests.getManifest(request, repository: repository, reference: try existingReference(reference), head: method == .head)
+            case .put:
+                return try await manifests.putManifest(request, repository: repository, reference: try Reference(parsing: reference))
+            case .delete:
+                return try await manifests.deleteManifest(repository: repository, reference: try existingReference(reference))
+            default: break
+            }
+        case .blob(let name, let digest):
+            let repository = try RepositoryName(parsing: name)
+            switch method {
+            case .get, .head:
+                return try await blobs.getBlob(request, repository: repository, digest: try Digest(parsing: digest), head: method == .head)
+            case .delete:
+                return try await blobs.deleteBlob(repository: repository, digest: try Digest(parsing: digest))
+            default: break
+            }
+        case .uploads(let name):
+            guard method == .post else { break }
+            return try await uploads.startUpload(request, repository: try RepositoryName(parsing: name))
+        case .upload(let name, let id):
+            let repository = try RepositoryName(parsing: name)
+            switch method {
+            case .get: return try await uploads.uploadStatus(repository: repository, id: id)
+            case .patch: return try await uploads.appendChunk(request, repository: repository, id: id)
+            case .put: return try await uploads.finishUpload(request, repository: repository, id: id)
+            case .delete: return try await uploads.cancelUpload(repository: repository, id: id)
+            default: break
+            }
+        }
+        throw RegistryError(.unsupported, status: 405, message: "method \(method) not allowed here")
+    }
+
+    /// A reference to look up: a string that cannot be a tag names nothing, so it is unknown (404), not invalid;
+    /// a malformed digest stays a 400.
+    private func existingReference(_ string: String) throws(RegistryError) -> Reference {
+        do {
+            return try Reference(parsing: string)
+        } catch where error.code == .manifestInvalid {
+            throw RegistryError(.manifestUnknown, message: "manifest unknown", detail: String(string.prefix(200)))
+        }
+    }
+}

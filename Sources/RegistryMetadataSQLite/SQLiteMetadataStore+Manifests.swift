@@ -1,0 +1,183 @@
+import Foundation
+import GRDB
+import RegistryCore
+import RegistryStorage
+
+extension SQLiteMetadataStore {
+    public func putManifest(_ record: ManifestRecord, tags: [Tag]) async throws {
+        let annotations: String? = record.manifest.annotations.flatMap { annotations in
+            (try? JSONEncoder().encode(annotations)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        try await write { db in
+            let id = try Self.ensureRepository(db, record.repository)
+            var missing: [Digest] = []
+            for digest in Set(record.manifest.blobs) {
+                let found = try Self.fetchOne(db, """
+                    SELECT 1 FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+                    WHERE rb.repository_id = ? AND rb.digest = ? AND b.state = 0
+                    """, [id, digest.description])
+                if found == nil { missing.append(digest) }
+            }
+            for digest in Set(record.manifest.manifests) where digest != record.digest {
+                let found = try Self.fetchOne(db, "SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?", [id, digest.description])
+                if found == nil { missing.append(digest) }
+            }
+            guard missing.isEmpty else {
+                throw MetadataStoreError(.missingReferences, "manifest references unknown content", digests: missing.sorted())
+            }
+            let now = Self.now()
+            let manifestID: Int64
+            if let existing = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT id FROM manifests WHERE repository_id = ? AND digest = ?"),
+                arguments: [id, record.digest.description]
+            ) {
+                try Self.execute(db, "UPDATE manifests SET created_at = ? WHERE id = ?", [now, existing])
+                manifestID = existing
+            } else {
+                try Self.execute(db, """
+                    INSERT INTO manifests (repository_id, digest, media_type, size, subject, artifact_type, annotations, created_at, content)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [
+                        id, record.digest.description, record.manifest.mediaType, record.content.count,
+                        record.manifest.subject?.description, record.manifest.artifactType, annotations, now, Data(record.content),
+                    ])
+                manifestID = db.lastInsertedRowID
+                for digest in Set(record.manifest.blobs) {
+                    try Self.execute(db, "INSERT OR IGNORE INTO manifest_references VALUES (?, ?, ?, 0)", [manifestID, id, digest.description])
+                }
+                for digest in Set(record.manifest.manifests) {
+                    try Self.execute(db, "INSERT OR IGNORE INTO manifest_references VALUES (?, ?, ?, 1)", [manifestID, id, digest.description])
+                }
+            }
+            for tag in tags {
+                try Self.execute(db, """
+                    INSERT INTO tags (repository_id, name, manifest_id, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = excluded.manifest_id, updated_at = excluded.updated_at
+                    """, [id, tag.value, manifestID, now])
+            }
+        }
+    }
+
+    public func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest? {
+        try await read { db in
+            let columns = withContent ? "m.digest, m.media_type, m.size, m.content" : "m.digest, m.media_type, m.size"
+            let row: Row?
+            switch reference {
+            case .tag(let tag):
+                row = try Self.fetchOne(db, """
+                    SELECT \(columns) FROM repositories r
+                    JOIN tags t ON t.repository_id = r.id
+                    JOIN manifests m ON m.id = t.manifest_id
+                    WHERE r.name = ? AND t.name = ?
+                    """, [repository.value, tag.value])
+            case .digest(let digest):
+                row = try Self.fetchOne(db, """
+                    SELECT \(columns) FROM repositories r JOIN manifests m ON m.repository_id = r.id
+                    WHERE r.name = ? AND m.digest = ?
+                    """, [repository.value, digest.description])
+            }
+            guard let row, let digest = Digest(row[0] as String) else { return nil }
+            let content: [UInt8]? = withContent ? [UInt8](row[3] as Data) : nil
+            return StoredManifest(digest: digest, mediaType: row[1], size: row[2], content: content)
+        }
+    }
+
+    public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
+        try await write { db in
+            guard let id = try Self.repositoryID(db, repository) else { return false }
+            try Self.execute(db, "DELETE FROM manifests WHERE repository_id = ? AND digest = ?", [id, digest.description])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteTag(_ tag: Tag, in repository: RepositoryName) async throws -> Bool {
+        try await write { db in
+            guard let id = try Self.repositoryID(db, repository) else { return false }
+            try Self.execute(db, "DELETE FROM tags WHERE repository_id = ? AND name = ?", [id, tag.value])
+            return db.changesCount > 0
+        }
+    }
+
+    /// The conditions that make a manifest collectable, for a row aliased `m`.
+    private static let collectableCondition = """
+        m.created_at < ?
+        AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = m.id)
+        AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                        WHERE mr.child_digest = m.digest AND mr.is_manifest = 1 AND mr.repository_id = m.repository_id)
+        AND NOT (m.subject IS NOT NULL AND EXISTS (SELECT 1 FROM manifests s
+                                                   WHERE s.repository_id = m.repository_id AND s.digest = m.subject))
+        """
+
+    public func collectableManifests(createdBefore date: Date, limit: Int) async throws -> [ManifestLocation] {
+        try await read { db in
+            try Self.fetchAll(db, """
+                SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                WHERE \(Self.collectableCondition) LIMIT ?
+                """, [Self.millis(date), limit]).compactMap { row in
+                guard let name = RepositoryName(row[0] as String), let digest = Digest(row[1] as String) else { return nil }
+                return ManifestLocation(repository: name, digest: digest)
+            }
+        }
+    }
+
+    public func deleteManifestIfCollectable(_ location: ManifestLocation, createdBefore date: Date) async throws -> Bool {
+        try await write { db in
+            guard let id = try Self.repositoryID(db, location.repository) else { return false }
+            try Self.execute(db, """
+                DELETE FROM manifests WHERE id IN (
+                    SELECT m.id FROM manifests m WHERE m.repository_id = ? AND m.digest = ? AND \(Self.collectableCondition))
+                """, [id, location.digest.description, Self.millis(date)])
+            return db.changesCount > 0
+        }
+    }
+
+    // MARK: Uploads
+
+    public func createUpload(_ session: UploadSession) async throws {
+        try await write { db in
+            try Self.execute(db, """
+                INSERT INTO uploads (id, repository, algorithm, "offset", started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, [session.id, session.repository.value, session.algorithm.rawValue, session.offset,
+                      Self.millis(session.startedAt), Self.millis(session.updatedAt)])
+        }
+    }
+
+    public func upload(_ id: String) async throws -> UploadSession? {
+        try await read { db in
+            try Self.fetchOne(db, "SELECT * FROM uploads WHERE id = ?", [id]).flatMap(Self.session)
+        }
+    }
+
+    public func advanceUpload(_ id: String, from: Int64, to: Int64) async throws -> Bool {
+        try await write { db in
+            try Self.execute(db, """
+                UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ? AND "offset" = ?
+                """, [to, Self.now(), id, from])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteUpload(_ id: String) async throws -> Bool {
+        try await write { db in
+            try Self.execute(db, "DELETE FROM uploads WHERE id = ?", [id])
+            return db.changesCount > 0
+        }
+    }
+
+    public func uploads(updatedBefore date: Date, limit: Int) async throws -> [UploadSession] {
+        try await read { db in
+            try Self.fetchAll(db, "SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?", [Self.millis(date), limit])
+                .compactMap(Self.session)
+        }
+    }
+
+    private static func session(_ row: Row) -> UploadSession? {
+        guard let repository = RepositoryName(row["repository"] as String),
+            let algorithm = DigestAlgorithm(rawValue: row["algorithm"])
+        else { return nil }
+        return UploadSession(
+            id: row["id"], repository: repository, algorithm: algorithm, offset: row["offset"],
+            startedAt: date(row["started_at"]), updatedAt: date(row["updated_at"])
+        )
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import GRDB
+import RegistryCore
+import RegistryStorage
+
+/// Metadata in one SQLite database in WAL mode: readers never block the writer, and every operation is one
+/// transaction. `synchronous=NORMAL` makes a commit survive a process crash (kill -9); a power cut may roll back
+/// the last commits but never corrupts the database or breaks the blob-first write order.
+public final class SQLiteMetadataStore: MetadataStore {
+    let pool: DatabasePool
+
+    /// How long a garbage-collection claim on a blob holds off a publisher before it is considered abandoned.
+    static let deletionClaimLifetime: Int64 = 300_000
+    /// How long a publish pin protects a blob before it is considered abandoned (a crashed publisher).
+    static let pinLifetime: Int64 = 3_600_000
+
+    /// Opens (creating and migrating if needed) the database at `path`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.maximumReaderCount = 8
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try SQLiteSchema.migrator.migrate(pool)
+        } catch {
+            throw MetadataStoreError(.database, "cannot open metadata database at \(path)", cause: error)
+        }
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static func millis(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1000) }
+    static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
+
+    func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.read(body)
+        } catch let error as MetadataStoreError {
+            throw error
+        } catch {
+            throw MetadataStoreError(.database, "read failed", cause: error)
+        }
+    }
+
+    func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.write(body)
+        } catch let error as MetadataStoreError {
+            throw error
+        } catch {
+            throw MetadataStoreError(.database, "write failed", cause: error)
+        }
+    }
+
+    static func fetchOne(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws -> Row? {
+        try Row.fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    static func fetchAll(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws -> [Row] {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
+    static func execute(_ db: Database, _ sql: String, _ arguments: StatementArguments = []) throws {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    static func repositoryID(_ db: Database, _ name: RepositoryName) throws -> Int64? {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM repositories WHERE name = ?"), arguments: [name.value])
+    }
+
+    static func ensureRepository(_ db: Database, _ name: RepositoryName) throws -> Int64 {
+        if let id = try repositoryID(db, name) { return id }
+        try execute(db, "INSERT INTO repositories (name, created_at) VALUES (?, ?)", [name.value, now()])
+        return db.lastInsertedRowID
+    }
+
+    // MARK: Listing
+
+    public func repositories(after last: String?, limit: Int) async throws -> Page<RepositoryName> {
+        try await read { db in
+            let rows = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?"),
+                arguments: [last ?? "", limit + 1]
+            )
+            let names = rows.prefix(limit).compactMap { RepositoryName($0) }
+            return Page(items: names, hasMore: rows.count > limit)
+        }
+    }
+
+    public func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> Page<String>? {
+        try await read { db in
+            guard let id = try Self.repositoryID(db, repository) else { return nil }
+            let rows = try String.fetchAll(
+                db.cachedStatement(sql: "SELECT name FROM tags WHERE repository_id = ? AND name > ? ORDER BY name LIMIT ?"),
+                arguments: [id, last ?? "", limit + 1]
+            )
+            return Page(items: Array(rows.prefix(limit)), hasMore: rows.count > limit)
+        }
+    }
+
+    public func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor] {
+        try await read { db in
+            guard let id = try Self.repositoryID(db, repository) else { return [] }
+            var sql = "SELECT digest, media_type, size, artifact_type, annotations FROM manifests WHERE repository_id = ? AND subject = ?"
+            var arguments: StatementArguments = [id, subject.description]
+            if let artifactType {
+                sql += " AND artifact_type = ?"
+                arguments += [artifactType]
+            }
+            return try Self.fetchAll(db, sql + " ORDER BY digest", arguments).compactMap { row -> Descriptor? in
+                guard let digest = Digest(row["digest"] as String) else { return nil }
+                let annotations = (row["annotations"] as String?).flatMap {
+                    try? JSONDecoder().decode([String: String].self, from: Data($0.utf8))
+                }
+                return Descriptor(
+                    mediaType: row["media_type"], digest: digest, size: row["size"],
+                    annotations: annotations, artifactType: row["artifact_type"]
+                )
+            }
+        }
+    }
+}

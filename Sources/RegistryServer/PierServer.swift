@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import RegistryConfig
+import RegistryCore
+import RegistryHTTP
+import RegistryStorage
+import ServiceLifecycle
+import UnixSignals
+
+/// The composition root: builds the stores, the registry and the HTTP server from a ``Configuration`` and runs them.
+public struct PierServer: Sendable {
+    public let configuration: Configuration
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The ``RegistryOptions`` a configuration implies.
+    public static func options(for configuration: Configuration) -> RegistryOptions {
+        RegistryOptions(
+            deleteEnabled: configuration.storage.deleteEnabled,
+            readOnly: configuration.storage.readOnly,
+            defaultCatalogPageSize: configuration.catalogMaxEntries
+        )
+    }
+
+    /// Builds the HTTP application over already opened stores (also used by tests).
+    public static func makeApplication(
+        configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = []
+    ) throws -> some ApplicationProtocol {
+        let registry = Registry(blobs: storage.blobs, metadata: storage.metadata, options: options(for: configuration), logger: logger)
+        var extraHeaders = HTTPFields()
+        for (name, values) in configuration.http.headers.sorted(by: { $0.key < $1.key }) {
+            guard let fieldName = HTTPField.Name(name) else { throw ConfigurationError("http.headers: invalid header name '\(name)'") }
+            for value in values { extraHeaders.append(HTTPField(name: fieldName, value: value)) }
+        }
+        var accessLog = Logger(label: "pier.access")
+        if !configuration.log.accessLog { accessLog.logLevel = .critical }
+        let responder = RegistryResponder(
+            registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, accessLog: accessLog, logger: logger
+        )
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
+        var server = HTTPServerBuilder.http1(configuration: http1)
+        if let tls = configuration.http.tls {
+            server = try .tls(.http1(configuration: http1), tlsConfiguration: try tlsConfiguration(tls))
+        }
+        return Application(
+            responder: responder,
+            server: server,
+            configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port)),
+            services: services,
+            onServerRunning: { channel in
+                logger.notice("Pier is listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+            },
+            logger: logger
+        )
+    }
+
+    static func tlsConfiguration(_ tls: Configuration.TLS) throws -> TLSConfiguration {
+        let certificates: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            certificates = try NIOSSLCertificate.fromPEMFile(tls.certificate)
+        } catch {
+            throw ConfigurationError("http.tls.certificate: cannot read a PEM certificate from \(tls.certificate): \(error)")
+        }
+        do {
+            key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+        } catch {
+            throw ConfigurationError("http.tls.key: cannot read a PEM private key from \(tls.key): \(error)")
+        }
+        guard !certificates.isEmpty else { throw ConfigurationError("http.tls.certificate: no certificate in \(tls.certificate)") }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key)
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        do {
+            _ = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw ConfigurationError("http.tls: the key \(tls.key) does not match the certificate \(tls.certificate): \(error)")
+        }
+        return configuration
+    }
+
+    /// Opens the stores and serves until SIGINT or SIGTERM, letting in-flight requests finish.
+    public func run() async throws {
+        for warning in configuration.warnings {
+            logger.warning("\(warning)")
+        }
+        let storage = try await StorageStack.open(configuration, logger: logger)
+        logger.notice("Pier data directory", metadata: ["root": "\(storage.root)"])
+        var services: [any Service] = []
+        if configuration.storage.uploadPurging.enabled, !configuration.storage.readOnly {
+            services.append(UploadPurgeService(
+                collector: GarbageCollector(blobs: storage.blobs, metadata: storage.metadata, logger: logger),
+                metadata: storage.metadata, settings: configuration.storage.uploadPurging, logger: logger
+            ))
+        }
+        let application = try Self.makeApplication(configuration: configuration, storage: storage, logger: logger, services: services)
+        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import RegistryCore
+
+/// The single authority for repositories, manifests, tags, blob links, referrers and upload sessions.
+///
+/// Every method is one atomic transaction. Implementations hold no process-local state that a second
+/// replica sharing the same database would miss.
+public protocol MetadataStore: Sendable {
+    // MARK: Listing
+
+    /// Repositories in lexical order after `last`, at most `limit`.
+    func repositories(after last: String?, limit: Int) async throws -> Page<RepositoryName>
+
+    /// Tags of a repository in lexical order after `last`, at most `limit`; `nil` when the repository is unknown.
+    func tags(in repository: RepositoryName, after last: String?, limit: Int) async throws -> Page<String>?
+
+    /// Manifests in `repository` whose `subject` is `subject`, optionally only of one artifact type.
+    func referrers(of subject: Digest, in repository: RepositoryName, artifactType: String?) async throws -> [Descriptor]
+
+    // MARK: Blobs
+
+    /// A blob linked to `repository` and fully stored; `nil` otherwise.
+    func blob(_ digest: Digest, in repository: RepositoryName) async throws -> BlobInfo?
+
+    /// A fully stored blob, in any repository.
+    func blob(_ digest: Digest) async throws -> BlobInfo?
+
+    /// Links a stored blob into `repository` (a cross-repository mount). Returns `nil` when no such blob is stored,
+    /// or when `source` is given and does not hold it.
+    func mountBlob(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?) async throws -> BlobInfo?
+
+    /// Removes a blob's link from a repository; the bytes stay until garbage collection. False if there was none.
+    func unlinkBlob(_ digest: Digest, from repository: RepositoryName) async throws -> Bool
+
+    /// Marks a blob as accessed now (throttled by the caller), so garbage collection spares it.
+    func touchBlob(_ digest: Digest, in repository: RepositoryName) async throws
+
+    /// Announces that a blob is about to be published, so that garbage collection keeps its hands off.
+    /// - Throws: `busy` while garbage collection is deleting the same blob; retry shortly.
+    func pinBlob(_ digest: Digest) async throws
+
+    /// Records a published blob: present, linked to `repository`, its pin released, and `upload` (if any) finished.
+    func commitBlob(_ digest: Digest, size: Int64, into repository: RepositoryName, finishing upload: String?) async throws
+
+    /// Releases a pin taken by ``pinBlob(_:)`` when publishing failed.
+    func unpinBlob(_ digest: Digest) async throws
+
+    // MARK: Uploads
+
+    /// Records a new upload session.
+    func createUpload(_ session: UploadSession) async throws
+
+    /// An upload session; `nil` when unknown.
+    func upload(_ id: String) async throws -> UploadSession?
+
+    /// Moves an upload's offset from `from` to `to`; false (and nothing changed) if the offset was not `from`.
+    func advanceUpload(_ id: String, from: Int64, to: Int64) async throws -> Bool
+
+    /// Forgets an upload session; false if it was unknown.
+    func deleteUpload(_ id: String) async throws -> Bool
+
+    /// Upload sessions last updated before `date` (abandoned ones), at most `limit`.
+    func uploads(updatedBefore date: Date, limit: Int) async throws -> [UploadSession]
+
+    // MARK: Manifests
+
+    /// Stores a manifest and points `tags` at it, checking in the same transaction that the repository holds
+    /// every blob and manifest it references.
+    /// - Throws: ``MetadataStoreError`` `missingReferences` naming the missing digests.
+    func putManifest(_ record: ManifestRecord, tags: [Tag]) async throws
+
+    /// A manifest by tag or digest; `withContent: false` skips loading the bytes (for HEAD).
+    func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest?
+
+    /// Deletes a manifest and every tag pointing at it; false if there was none.
+    func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool
+
+    /// Deletes a tag (the manifest stays); false if there was none.
+    func deleteTag(_ tag: Tag, in repository: RepositoryName) async throws -> Bool
+
+    // MARK: Garbage collection
+
+    /// Manifests created before `date` that nothing needs: untagged, listed by no index in their repository, and
+    /// not a referrer of a manifest that exists.
+    func collectableManifests(createdBefore date: Date, limit: Int) async throws -> [ManifestLocation]
+
+    /// Deletes a manifest if it is still collectable; false if something started to need it.
+    func deleteManifestIfCollectable(_ location: ManifestLocation, createdBefore date: Date) async throws -> Bool
+
+    /// Blobs touched before `date` that no manifest references, at most `limit`.
+    func collectableBlobs(touchedBefore date: Date, limit: Int) async throws -> [Digest]
+
+    /// Claims a collectable blob for deletion; false if it is no longer collectable or is being published.
+    /// While claimed, the blob is invisible and ``pinBlob(_:)`` on it waits.
+    func beginBlobDeletion(_ digest: Digest, touchedBefore date: Date) async throws -> Bool
+
+    /// Forgets a blob claimed by ``beginBlobDeletion(_:touchedBefore:)`` once its bytes are gone.
+    func finishBlobDeletion(_ digest: Digest) async throws
+
+    /// Every digest the metadata store records as a blob, whatever its state (for finding orphaned bytes).
+    func knownBlobDigests() async throws -> Set<Digest>
+}

@@ -1,0 +1,183 @@
+import Foundation
+import NIOCore
+import RegistryCore
+
+extension Registry {
+    /// Starts an upload session (POST `/v2/<name>/blobs/uploads/`).
+    public func startUpload(in repository: RepositoryName, algorithm: DigestAlgorithm = .sha256) async throws -> UploadSession {
+        try checkWritable()
+        let now = Date()
+        let session = UploadSession(
+            id: UUID().uuidString.lowercased(), repository: repository, algorithm: algorithm, offset: 0, startedAt: now, updatedAt: now
+        )
+        try await mapStorageErrors { try await blobs.createUpload(session.id) }
+        try await metadata.createUpload(session)
+        return session
+    }
+
+    /// The state of an upload session (GET on the upload location).
+    public func uploadStatus(_ id: String, in repository: RepositoryName) async throws -> UploadSession {
+        guard let session = try await metadata.upload(id), session.repository == repository else {
+            throw RegistryError.uploadUnknown(id)
+        }
+        return session
+    }
+
+    /// Cancels an upload session (DELETE on the upload location).
+    public func cancelUpload(_ id: String, in repository: RepositoryName) async throws {
+        _ = try await uploadStatus(id, in: repository)
+        _ = try await metadata.deleteUpload(id)
+        hashers.remove(id)
+        try? await blobs.deleteUpload(id)
+    }
+
+    /// Appends a chunk (PATCH on the upload location).
+    ///
+    /// - Parameters:
+    ///   - range: the request's `Content-Range` as (first, last) byte positions, if given.
+    ///   - length: the request's `Content-Length`, if given.
+    /// - Throws: 416 with the current `Range` when the chunk does not start where the upload ends.
+    public func appendChunk<Body: AsyncSequence & Sendable>(
+        _ id: String, in repository: RepositoryName, range: (Int64, Int64)?, length: Int64?, body: Body
+    ) async throws -> UploadSession where Body.Element == ByteBuffer {
+        try checkWritable()
+        let session = try await uploadStatus(id, in: repository)
+        return try await write(session, range: range, length: length, body: body)
+    }
+
+    /// Finishes an upload (PUT on the upload location with `?digest=`), with an optional last chunk in the body.
+    public func finishUpload<Body: AsyncSequence & Sendable>(
+        _ id: String, in repository: RepositoryName, digest: Digest, range: (Int64, Int64)?, length: Int64?, body: Body
+    ) async throws -> BlobInfo where Body.Element == ByteBuffer {
+        try checkWritable()
+        var session = try await uploadStatus(id, in: repository)
+        if length != 0 || range != nil {
+            session = try await write(session, range: range, length: length, body: body)
+        }
+        return try await complete(session, digest: digest)
+    }
+
+    /// Pushes a whole blob in one request (POST `?digest=` with a body).
+    public func pushBlob<Body: AsyncSequence & Sendable>(
+        _ digest: Digest, into repository: RepositoryName, length: Int64?, body: Body
+    ) async throws -> BlobInfo where Body.Element == ByteBuffer {
+        let session = try await startUpload(in: repository, algorithm: digest.algorithm)
+        do {
+            let written = try await write(session, range: nil, length: length, body: body)
+            return try await complete(written, digest: digest)
+        } catch {
+            try? await cancelUpload(session.id, in: repository)
+            throw error
+        }
+    }
+
+    private func write<Body: AsyncSequence & Sendable>(
+        _ session: UploadSession, range: (Int64, Int64)?, length: Int64?, body: Body
+    ) async throws -> UploadSession where Body.Element == ByteBuffer {
+        var limit = options.maximumBlobSize - session.offset
+        if let (first, last) = range {
+            // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-a-blob-in-chunks
+            guard first == session.offset, last >= first else { throw rangeNotSatisfiable(session) }
+            let rangeLength = last - first + 1
+            if let length, length != rangeLength {
+                throw RegistryError(.sizeInvalid, message: "Content-Length does not match Content-Range", detail: "\(length) != \(rangeLength)")
+            }
+            limit = min(limit, rangeLength)
+        }
+        if let length { limit = min(limit, length) }
+        guard limit >= 0 else {
+            throw RegistryError(.sizeInvalid, status: 413, message: "blob larger than the registry accepts")
+        }
+        guard hashers.claim(session.id) else {
+            throw RegistryError(.blobUploadInvalid, status: 416, message: "another request is writing this upload",
+                                headers: rangeHeaders(session))
+        }
+        defer { hashers.release(session.id) }
+        let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: session.algorithm)
+        let result = try await mapStorageErrors {
+            try await blobs.writeUpload(session.id, at: session.offset, from: body, limit: limit, hasher: hasher)
+        }
+        let expected = range.map { $0.1 - $0.0 + 1 } ?? length
+        if let expected, result.written != expected {
+            throw RegistryError(.sizeInvalid, message: "body length does not match the declared length", detail: "\(result.written) != \(expected)")
+        }
+        let end = session.offset + result.written
+        guard try await metadata.advanceUpload(session.id, from: session.offset, to: end) else {
+            hashers.remove(session.id)
+            throw RegistryError(.blobUploadInvalid, status: 416, message: "upload changed concurrently")
+        }
+        hashers.store(result.hasher, for: session.id, at: end)
+        var advanced = session
+        advanced.offset = end
+        advanced.updatedAt = Date()
+        return advanced
+    }
+
+    private func complete(_ session: UploadSession, digest: Digest) async throws -> BlobInfo {
+        let computed: Digest
+        if let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: digest.algorithm) {
+            computed = hasher.finalize()
+        } else {
+            computed = try await mapStorageErrors {
+                try await blobs.hashUpload(session.id, length: session.offset, algorithm: digest.algorithm)
+            }
+        }
+        guard computed == digest else {
+            // The bytes are not what the client claims: forget the session, as Distribution does.
+            try? await cancelUpload(session.id, in: session.repository)
+            throw RegistryError(.digestInvalid, message: "provided digest did not match uploaded content", detail: digest.description)
+        }
+        try await pin(digest)
+        do {
+            if try await metadata.blob(digest) == nil {
+                try await mapStorageErrors { try await blobs.publishUpload(session.id, length: session.offset, as: digest) }
+            }
+            try await metadata.commitBlob(digest, size: session.offset, into: session.repository, finishing: session.id)
+        } catch {
+            try? await metadata.unpinBlob(digest)
+            throw error
+        }
+        hashers.remove(session.id)
+        try? await blobs.deleteUpload(session.id)
+        return BlobInfo(digest: digest, size: session.offset, touchedAt: Date())
+    }
+
+    /// Pins a blob for publishing, waiting (bounded) while garbage collection finishes deleting it.
+    private func pin(_ digest: Digest) async throws {
+        for attempt in 0..<200 {
+            do {
+                try await metadata.pinBlob(digest)
+                return
+            } catch let error as MetadataStoreError where error.code == .busy && attempt < 199 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    func rangeHeaders(_ session: UploadSession) -> [(String, String)] {
+        [("Range", session.range), ("Location", session.location), ("Docker-Upload-UUID", session.id)]
+    }
+
+    private func rangeNotSatisfiable(_ session: UploadSession) -> RegistryError {
+        RegistryError(.blobUploadInvalid, status: 416, message: "chunk does not start where the upload ends",
+                      detail: "upload is at offset \(session.offset)", headers: rangeHeaders(session))
+    }
+
+    /// Turns blob-store failures a client can cause or should see into registry errors.
+    func mapStorageErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as BlobStoreError {
+            switch error.code {
+            case .insufficientStorage:
+                throw RegistryError(.unknown, status: 507, message: "the registry is out of storage space; try again later")
+            case .sizeExceeded:
+                throw RegistryError(.sizeInvalid, message: "body longer than declared or allowed")
+            case .notFound:
+                throw RegistryError(.blobUploadUnknown, message: "upload data missing")
+            default:
+                throw error
+            }
+        }
+    }
+}

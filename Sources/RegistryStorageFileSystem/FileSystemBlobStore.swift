@@ -1,0 +1,211 @@
+import NIOCore
+import RegistryCore
+import RegistryStorage
+import SystemPackage
+import _NIOFileSystem
+
+/// Blobs as files under a root directory: `blobs/<algorithm>/<first two hex>/<hex>`, uploads in `uploads/<id>`.
+///
+/// An upload is written in place at its offset; publishing truncates it to the acknowledged length, fsyncs it,
+/// renames it into its content address (atomic, on the same file system) and fsyncs the directory. A reader
+/// therefore sees a blob complete or not at all, whatever instant the process dies.
+public struct FileSystemBlobStore: BlobStore {
+    /// The root directory.
+    public let root: FilePath
+    private let fileSystem: FileSystem
+    /// Writes are gathered into buffers of this size before they go to the file.
+    private let writeBufferSize = 512 * 1024
+    /// Reads are streamed in chunks of this size.
+    private let readChunkSize = 256 * 1024
+
+    /// Opens (creating if needed) a blob store rooted at `root`.
+    public init(root: String, fileSystem: FileSystem = .shared) async throws {
+        self.root = FilePath(root)
+        self.fileSystem = fileSystem
+        for directory in ["blobs", "uploads"] {
+            try await fileSystem.createDirectory(at: self.root.appending(directory), withIntermediateDirectories: true)
+        }
+    }
+
+    func blobPath(_ digest: Digest) -> FilePath {
+        // Digests are validated lower-case hex, so these components can never name anything else.
+        root.appending("blobs/\(digest.algorithm.rawValue)/\(digest.encoded.prefix(2))/\(digest.encoded)")
+    }
+
+    func uploadPath(_ id: String) -> FilePath {
+        // Ids are UUIDs this server generated; anything else a client sends must not name a path outside `uploads`.
+        let safe = !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy { $0.isLowerHexDigit || $0 == UInt8(ascii: "-") }
+        return root.appending("uploads/\(safe ? id : "invalid")")
+    }
+
+    public func open(_ digest: Digest) async throws -> (any BlobReader)? {
+        do {
+            let handle = try await fileSystem.openFile(forReadingAt: blobPath(digest))
+            do {
+                let size = try await handle.info().size
+                return FileBlobReader(handle: handle, size: size, chunkSize: readChunkSize)
+            } catch {
+                try? await handle.close()
+                throw error
+            }
+        } catch let error as FileSystemError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    public func delete(_ digest: Digest) async throws {
+        try await mapErrors { _ = try await fileSystem.removeItem(at: blobPath(digest), strategy: .platformDefault) }
+    }
+
+    public func createUpload(_ id: String) async throws {
+        try await mapErrors {
+            try await fileSystem.withFileHandle(forWritingAt: uploadPath(id), options: .newFile(replaceExisting: true, permissions: nil)) { _ in }
+        }
+    }
+
+    public func writeUpload<Body: AsyncSequence & Sendable>(
+        _ id: String, at offset: Int64, from body: Body, limit: Int64, hasher: DigestHasher?
+    ) async throws -> (written: Int64, hasher: DigestHasher?) where Body.Element == ByteBuffer {
+        let capacity = writeBufferSize
+        return try await mapErrors {
+            try await fileSystem.withFileHandle(forWritingAt: uploadPath(id), options: .modifyFile(createIfNecessary: false)) { handle in
+                var hasher = hasher
+                var position = offset
+                var written: Int64 = 0
+                var pending = ByteBuffer()
+                for try await chunk in body {
+                    written += Int64(chunk.readableBytes)
+                    guard written <= limit else {
+                        throw BlobStoreError(.sizeExceeded, "body longer than \(limit) bytes")
+                    }
+                    chunk.withUnsafeReadableBytes { hasher?.update($0) }
+                    if pending.readableBytes > 0, pending.readableBytes + chunk.readableBytes > capacity {
+                        position += try await handle.write(contentsOf: pending, toAbsoluteOffset: position)
+                        pending.clear()
+                    }
+                    if chunk.readableBytes >= capacity {
+                        position += try await handle.write(contentsOf: chunk, toAbsoluteOffset: position)
+                    } else {
+                        if pending.capacity == 0 { pending.reserveCapacity(capacity) }
+                        var chunk = chunk
+                        pending.writeBuffer(&chunk)
+                    }
+                }
+                if pending.readableBytes > 0 {
+                    position += try await handle.write(contentsOf: pending, toAbsoluteOffset: position)
+                }
+                return (written, hasher)
+            }
+        }
+    }
+
+    public func hashUpload(_ id: String, length: Int64, algorithm: DigestAlgorithm) async throws -> Digest {
+        try await mapErrors {
+            try await fileSystem.withFileHandle(forReadingAt: uploadPath(id)) { handle in
+                var hasher = DigestHasher(algorithm)
+                var seen: Int64 = 0
+                for try await chunk in handle.readChunks(in: 0..<length, chunkLength: .bytes(Int64(readChunkSize))) {
+                    seen += Int64(chunk.readableBytes)
+                    chunk.withUnsafeReadableBytes { hasher.update($0) }
+                }
+                guard seen == length else { throw BlobStoreError(.notFound, "upload data shorter than recorded") }
+                return hasher.finalize()
+            }
+        }
+    }
+
+    public func publishUpload(_ id: String, length: Int64, as digest: Digest) async throws {
+        let source = uploadPath(id)
+        let destination = blobPath(digest)
+        try await mapErrors {
+            try await fileSystem.withFileHandle(forWritingAt: source, options: .modifyFile(createIfNecessary: false)) { handle in
+                // A write cut short by a crash may have left bytes past the acknowledged end.
+                if try await handle.info().size != length {
+                    try await handle.resize(to: .bytes(length))
+                }
+                try await handle.synchronize()
+            }
+            let directory = destination.removingLastComponent()
+            try await fileSystem.createDirectory(at: directory, withIntermediateDirectories: true)
+            do {
+                try await fileSystem.moveItem(at: source, to: destination)
+            } catch let error as FileSystemError where error.code == .fileAlreadyExists {
+                // Published meanwhile by a concurrent push of the same content; ours is redundant.
+                _ = try? await fileSystem.removeItem(at: source, strategy: .platformDefault)
+                return
+            }
+            try await fileSystem.withDirectoryHandle(atPath: directory) { try await $0.synchronize() }
+        }
+    }
+
+    public func deleteUpload(_ id: String) async throws {
+        try await mapErrors { _ = try await fileSystem.removeItem(at: uploadPath(id), strategy: .platformDefault) }
+    }
+
+    public func listBlobs() async throws -> [Digest] {
+        var digests: [Digest] = []
+        for algorithm in DigestAlgorithm.allCases {
+            let base = root.appending("blobs/\(algorithm.rawValue)")
+            guard try await fileSystem.info(forFileAt: base) != nil else { continue }
+            let shards = try await fileSystem.withDirectoryHandle(atPath: base) { directory in
+                try await directory.listContents().reduce(into: [String]()) { $0.append($1.name.string) }
+            }
+            for shard in shards {
+                let names = try await fileSystem.withDirectoryHandle(atPath: base.appending(shard)) { directory in
+                    try await directory.listContents().reduce(into: [String]()) { $0.append($1.name.string) }
+                }
+                digests.append(contentsOf: names.compactMap { Digest("\(algorithm.rawValue):\($0)") })
+            }
+        }
+        return digests
+    }
+
+    /// Maps file-system failures to ``BlobStoreError`` codes the registry understands (full disk, missing file).
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as FileSystemError {
+            if Self.isOutOfSpace(error) {
+                throw BlobStoreError(.insufficientStorage, "no space left on device", cause: error)
+            }
+            if error.code == .notFound {
+                throw BlobStoreError(.notFound, "not found", cause: error)
+            }
+            throw BlobStoreError(.io, error.message, cause: error)
+        }
+    }
+
+    private static func isOutOfSpace(_ error: FileSystemError) -> Bool {
+        var cause: (any Error)? = error
+        while let current = cause {
+            if let call = current as? FileSystemError.SystemCallError {
+                return call.errno == .noSpace || call.errno == .diskQuotaExceeded
+            }
+            cause = (current as? FileSystemError)?.cause
+        }
+        return false
+    }
+}
+
+/// An open blob file.
+struct FileBlobReader: BlobReader {
+    let handle: ReadFileHandle
+    let size: Int64
+    let chunkSize: Int
+
+    func stream(_ range: Range<Int64>, to consumer: (ByteBuffer) async throws -> Void) async throws {
+        for try await chunk in handle.readChunks(in: range, chunkLength: .bytes(Int64(chunkSize))) {
+            try await consumer(chunk)
+        }
+    }
+
+    func close() async throws {
+        try await handle.close()
+    }
+}
+
+extension UInt8 {
+    fileprivate var isLowerHexDigit: Bool {
+        (self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9")) || (self >= UInt8(ascii: "a") && self <= UInt8(ascii: "f"))
+    }
+}
