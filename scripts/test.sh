@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Pier's whole test suite, on a fresh Debian 12 machine or a developer's: installs what the tests need
+# (SQLite headers, the real registry clients, the reference registry), builds once, and runs every suite.
+# The end-to-end suites are required here: a missing tool is a failure, never a skip.
+#
+#   bash scripts/test.sh            # everything
+#   bash scripts/test.sh --filter X # only tests matching X (passed to swift test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  libsqlite3-dev                       # GRDB links the system SQLite
+  docker-registry                      # the reference registry (CNCF Distribution 2.8.2)
+  skopeo podman buildah containerd runc docker.io umoci busybox-static
+  python3-venv curl ca-certificates
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  if [ "$(id -u)" != 0 ]; then
+    echo "error: need root to install ${missing[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python clients (oras, python-dxf) in a private venv, pinned.
+venv=.build/e2e-venv
+if [ ! -x "$venv/bin/dxf" ] || [ ! -f "$venv/.pinned-1" ]; then
+  echo "==> creating $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q oras==0.2.43 python-dxf==12.1.1
+  touch "$venv/.pinned-1"
+fi
+
+echo "==> building (debug, with tests)"
+swift build --build-tests
+
+echo "==> running tests"
+export PIER_E2E=1
+export PIER_BINARY="$PWD/.build/debug/pier"
+export PIER_E2E_VENV="$PWD/$venv"
+swift test --skip-build "$@"
