@@ -136,6 +136,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "EndToEndTests",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RegistryHTTPTests",
             dependencies: [
                 "RegistryHTTP", "RegistryServer", "RegistryTesting", "RegistryStorage", "RegistryCore",

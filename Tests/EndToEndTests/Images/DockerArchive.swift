@@ -1,0 +1,39 @@
+import Foundation
+
+/// Writes a `docker save`-style archive (`manifest.json`, the config, one directory per layer) that
+/// `docker load` reads, for an image of a generated layout.
+enum DockerArchive {
+    /// Writes the archive of `image` (its first platform) to `url`, naming it `repositoryTag`.
+    ///
+    /// The layers are stored as the layout has them (gzip'd); `docker load` decompresses them.
+    static func write(_ layout: ImageLayout, tag: String, repositoryTag: String, to url: URL) throws {
+        let image = layout[tag].manifests[0]
+        var entries: [TarWriter.Entry] = [.init(path: "\(image.config.hex).json", kind: .file(try layout.blob(image.config.digest)))]
+        var layerPaths: [CanonicalJSON] = []
+        for layer in image.layers {
+            entries.append(.init(path: "\(layer.hex)/", kind: .directory))
+            entries.append(.init(path: "\(layer.hex)/layer.tar", kind: .file(try layout.blob(layer.digest))))
+            layerPaths.append(.string("\(layer.hex)/layer.tar"))
+        }
+        let manifest: CanonicalJSON = [[
+            "Config": .string("\(image.config.hex).json"), "RepoTags": [.string(repositoryTag)], "Layers": .array(layerPaths),
+        ]]
+        entries.append(.init(path: "manifest.json", kind: .file(manifest.encoded)))
+        try TarWriter.archive(entries).write(to: url)
+    }
+
+    /// Writes a tar of a whole layout directory (for `ctr images import`), entries sorted.
+    static func tarLayout(_ layout: ImageLayout, to url: URL) throws {
+        var entries: [TarWriter.Entry] = [
+            .init(path: "oci-layout", kind: .file(try Data(contentsOf: layout.directory.appending(path: "oci-layout")))),
+            .init(path: "index.json", kind: .file(try Data(contentsOf: layout.directory.appending(path: "index.json")))),
+            .init(path: "blobs/", kind: .directory),
+            .init(path: "blobs/sha256/", kind: .directory),
+        ]
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: layout.directory.appending(path: "blobs/sha256").path).sorted()
+        for name in blobs {
+            entries.append(.init(path: "blobs/sha256/\(name)", kind: .file(try layout.blob("sha256:\(name)"))))
+        }
+        try TarWriter.archive(entries).write(to: url)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+/// A `pier serve` process on 127.0.0.1 with a fresh data directory, for one suite or one test.
+final class PierServer: Sendable, DiagnosticLog {
+    /// The server of the suite that is running (set by the ``PierServerTrait``).
+    @TaskLocal static var current: PierServer?
+
+    /// `127.0.0.1:<port>`, the registry host clients are given.
+    let host: String
+    /// The temporary directory holding the data root (`data/`) and the log (`pier.log`).
+    let directory: TemporaryDirectory
+    private let process: BackgroundProcess
+
+    var logName: String { "pier" }
+
+    /// The registry API at this server, for direct checks.
+    var api: RegistryAPI { RegistryAPI(host: host) }
+
+    private init(host: String, directory: TemporaryDirectory, process: BackgroundProcess) {
+        self.host = host
+        self.directory = directory
+        self.process = process
+    }
+
+    /// The server of the running suite; a test that runs outside a `.pierServer` suite fails here.
+    static func required() throws -> PierServer {
+        try #require(current, "this test needs the .pierServer suite trait")
+    }
+
+    /// Starts `pier serve --root <tmp>/data --addr 127.0.0.1:<free port>` and waits until
+    /// `GET /v2/` answers 200. Retries with another port if the chosen one was taken meanwhile.
+    static func start(label: String) async throws -> PierServer {
+        let binary = try EndToEnd.pierBinary()
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let directory = try TemporaryDirectory("pier-\(label)")
+            let host = "127.0.0.1:\(try FreePort.find())"
+            let process = try BackgroundProcess(
+                name: "pier", executable: binary.path,
+                arguments: ["serve", "--root", directory.appending("data").path, "--addr", host, "--log-level", "info"],
+                logURL: directory.appending("pier.log"))
+            let server = PierServer(host: host, directory: directory, process: process)
+            if try await server.waitUntilReady(timeout: .seconds(30)) { return server }
+            failures.append("pier on \(host) exited with status \(process.terminationStatus.map(String.init) ?? "?"):\n\(process.logTail(lines: 30))")
+            await server.stop()
+        }
+        throw CommandFailure("pier did not start:\n" + failures.joined(separator: "\n"))
+    }
+
+    /// Polls `GET /v2/` until it answers 200; false if the process exits first, throws on timeout.
+    private func waitUntilReady(timeout: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            guard process.isRunning else { return false }
+            if let response = try? await api.send("GET", "/v2/"), response.status == 200 { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        await stop()
+        throw CommandFailure("pier on \(host) did not answer GET /v2/ with 200 within \(timeout):\n\(logTail(lines: 40))")
+    }
+
+    /// Stops the server with SIGTERM (by PID) and removes its directory.
+    func stop() async {
+        await process.stop()
+        directory.remove()
+    }
+
+    /// Whether the process is still running (a crash shows up here).
+    var isRunning: Bool { process.isRunning }
+
+    func logTail(lines: Int) -> String { process.logTail(lines: lines) }
+
+    /// The access-log lines written so far, one per request.
+    func accessLog() -> [AccessLogEntry] {
+        process.logText().split(separator: "\n").compactMap { AccessLogEntry(line: String($0)) }
+    }
+}
+
+/// One line of pier's text access log (`… pier.access: request bytes=… method=… path=… status=… user_agent=…`).
+struct AccessLogEntry: Sendable, CustomStringConvertible {
+    var method: String
+    /// The request path, without the query string.
+    var path: String
+    var status: Int
+    var userAgent: String
+
+    /// Parses a line, or returns nil for lines that are not access-log lines.
+    init?(line: String) {
+        guard line.contains(" pier.access: request ") else { return nil }
+        func field(_ key: String) -> String? {
+            guard let range = line.range(of: " \(key)=") else { return nil }
+            let rest = line[range.upperBound...]
+            return String(rest.prefix { $0 != " " })
+        }
+        guard let method = field("method"), let path = field("path"), let status = field("status").flatMap({ Int($0) }) else {
+            return nil
+        }
+        self.method = method
+        self.path = path
+        self.status = status
+        userAgent = line.range(of: " user_agent=").map { String(line[$0.upperBound...]) } ?? "-"
+    }
+
+    var description: String { "\(method) \(path) → \(status) (\(userAgent))" }
+}
+
+/// Runs a whole suite against one ``PierServer``, started before its first test and stopped after
+/// its last; tests read it with ``PierServer/required()``.
+struct PierServerTrait: SuiteTrait, TestScoping {
+    var isRecursive: Bool { false }
+
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> PierServerTrait? {
+        test.isSuite ? self : nil
+    }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        let server = try await PierServer.start(label: test.name.lowercased().filter { $0.isLetter || $0.isNumber })
+        do {
+            try await PierServer.$current.withValue(server) { try await function() }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        let crashed = !server.isRunning
+        let log = server.logTail(lines: 40)
+        await server.stop()
+        if crashed { throw CommandFailure("pier exited during the suite:\n\(log)") }
+    }
+}
+
+extension Trait where Self == PierServerTrait {
+    /// Runs the suite against its own `pier serve` process (see ``PierServerTrait``).
+    static var pierServer: Self { PierServerTrait() }
+}
