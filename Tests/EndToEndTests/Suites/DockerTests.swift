@@ -67,6 +67,32 @@ struct DockerTests {
         #expect(run.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == TestImages.busyboxGreeting)
     }
 
+    @Test("docker manifest create, annotate and push build a multi-arch list from two repositories")
+    func manifestList() async throws {
+        let pier = try PierServer.required(), docker = try DockerDaemon.required(), skopeo = try Skopeo(pier: pier)
+        let layout = try await TestImages.shared.oci()
+        try await skopeo.push(layout, "v1", to: "docker/list-amd64")
+        try await skopeo.push(layout, "v1", to: "docker/list-arm64", ["--format", "v2s2"])
+        let amd64 = "\(pier.host)/docker/list-amd64:v1", arm64 = "\(pier.host)/docker/list-arm64:v1"
+        let list = "\(pier.host)/docker/list:v1"
+
+        try await docker.docker(["manifest", "create", "--insecure", list, amd64, arm64], also: [pier]).check()
+        try await docker.docker(["manifest", "annotate", list, arm64, "--arch", "arm64", "--variant", "v8"]).check()
+        let pushed = try await docker.docker(["manifest", "push", "--insecure", list], also: [pier]).check()
+        let digest = try #require(pushed.standardOutput.split(separator: "\n").last.map(String.init))
+
+        let response = try await pier.api.manifest("docker/list", "v1")
+        #expect(response.header("Docker-Content-Digest") == digest)
+        #expect(response.body.sha256Digest == digest)
+        let entries = try #require(try response.jsonObject()["manifests"] as? [[String: Any]])
+        #expect(entries.compactMap { ($0["platform"] as? [String: Any])?["architecture"] as? String } == ["amd64", "arm64"])
+        #expect(entries.first?["digest"] as? String == layout["v1"].descriptor.digest)
+        for entry in entries {
+            let child = try #require(entry["digest"] as? String)
+            #expect(try await pier.api.manifest("docker/list", child).status == 200, "manifest \(child) in the list's repository")
+        }
+    }
+
     /// `docker image inspect` of one image, parsed.
     private func inspect(_ reference: String, _ docker: DockerDaemon) async throws -> [String: Any] {
         let result = try await docker.docker(["image", "inspect", reference]).check()

@@ -54,12 +54,38 @@ struct ImageGeneratorTests {
 
     @Test("every blob in a layout is stored under its own digest")
     func blobsMatchTheirNames() async throws {
-        let layout = try await TestImages.shared.oci()
-        let names = try FileManager.default.contentsOfDirectory(atPath: layout.directory.appending(path: "blobs/sha256").path)
-        #expect(names.count >= 20)
-        for name in names {
-            #expect(try layout.blob("sha256:\(name)").sha256Digest == "sha256:\(name)")
+        try await TemporaryDirectory.with("generator-blobs") { directory in
+            let specs = TestImages.ociSpecs.filter { $0.tag != "big" } + TestImages.dockerSpecs
+            let layout = try LayoutGenerator.write(specs, to: directory.url)
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.appending("blobs/sha256").path)
+            let described = Set(layout.images.values.flatMap(\.allBlobs).map(\.hex))
+            #expect(Set(names) == described)
+            for name in names {
+                #expect(try layout.blob("sha256:\(name)").sha256Digest == "sha256:\(name)")
+            }
         }
-        #expect(layout["big"].manifests[0].layers.allSatisfy { $0.size > 12 * 1024 * 1024 })
+    }
+
+    @Test("umoci unpacks the image: whiteout applied, hard link and symlink kept", .enabled(if: EndToEnd.isEnabled))
+    func unpacksWithUmoci() async throws {
+        let umoci = try Tools.path("umoci", package: "umoci")
+        let layout = try await TestImages.shared.oci()
+        try await TemporaryDirectory.with("umoci") { directory in
+            let bundle = directory.appending("bundle")
+            try await ProcessRunner.run(umoci, ["unpack", "--image", "\(layout.directory.path):v1", bundle.path]).check()
+            let rootfs = bundle.appending(path: "rootfs")
+            let files = FileManager.default
+            #expect(!files.fileExists(atPath: rootfs.appending(path: "etc/obsolete.conf").path), "the whiteout in layer 1 removes it")
+            #expect(files.fileExists(atPath: rootfs.appending(path: "etc/os-release").path))
+            #expect(try files.destinationOfSymbolicLink(atPath: rootfs.appending(path: "usr/bin/hi").path) == "hello")
+            #expect(files.isExecutableFile(atPath: rootfs.appending(path: "usr/bin/hello").path))
+            let hello = try files.attributesOfItem(atPath: rootfs.appending(path: "usr/bin/hello").path)
+            let again = try files.attributesOfItem(atPath: rootfs.appending(path: "usr/bin/hello-again").path)
+            #expect(hello[.systemFileNumber] as? Int == again[.systemFileNumber] as? Int, "a hard link shares the inode")
+            for index in 0..<3 {
+                let payload = try Data(contentsOf: rootfs.appending(path: "data/layer-\(index).bin"))
+                #expect(payload == PseudoRandomBytes.generate(count: 16 * 1024, seed: "v1/linux/amd64/\(index)"))
+            }
+        }
     }
 }

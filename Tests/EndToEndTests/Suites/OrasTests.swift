@@ -137,6 +137,14 @@ struct OrasTests {
         #expect(entry["size"] as? Int == stored.body.count)
         #expect(entry["artifactType"] as? String == "application/vnd.unknown.config.v1+json")
 
+        // OCI 1.1 "Listing Referrers": filtering by artifactType, and saying so in OCI-Filters-Applied.
+        let filtered = try await pier.api.send("GET", "/v2/oras/referrers/referrers/\(subject)?artifactType=application/vnd.unknown.config.v1%2Bjson")
+        #expect(filtered.status == 200)
+        #expect((try filtered.jsonObject()["manifests"] as? [[String: Any]])?.count == 1)
+        let other = try await pier.api.send("GET", "/v2/oras/referrers/referrers/\(subject)?artifactType=application/example")
+        #expect(other.header("OCI-Filters-Applied") == "artifactType")
+        #expect((try other.jsonObject()["manifests"] as? [Any])?.isEmpty == true)
+
         let none = try await pier.api.send("GET", "/v2/oras/referrers/referrers/\(referrer)")
         #expect(none.status == 200)
         #expect((try none.jsonObject()["manifests"] as? [Any])?.isEmpty == true)
