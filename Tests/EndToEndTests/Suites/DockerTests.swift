@@ -67,6 +67,32 @@ struct DockerTests {
         #expect(run.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines) == TestImages.busyboxGreeting)
     }
 
+    @Test("docker push of 12 MiB layers and pull back: the files in the layers are unchanged")
+    func bigLayersRoundTrip() async throws {
+        let pier = try PierServer.required(), docker = try DockerDaemon.required()
+        let layout = try await TestImages.shared.oci()
+        let local = "pier-e2e/big:latest", remote = "\(pier.host)/docker/big:v1"
+        try await TemporaryDirectory.with("docker-big") { directory in
+            let archive = directory.appending("big.tar")
+            try DockerArchive.write(layout, tag: "big", repositoryTag: local, to: archive)
+            try await docker.docker(["load", "-i", archive.path]).check()
+            try await docker.docker(["tag", local, remote]).check()
+            try await docker.docker(["push", remote], also: [pier]).check()
+            try await docker.docker(["rmi", local, remote]).check()
+            try await docker.docker(["pull", remote], also: [pier]).check()
+            let container = try await docker.docker(["create", remote, "/usr/bin/hello"]).check()
+                .standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+            try await docker.docker(["cp", "\(container):/data", directory.appending("data").path]).check()
+            try await docker.docker(["rm", container]).check()
+            for index in 0..<2 {
+                let file = try Data(contentsOf: directory.appending("data/layer-\(index).bin"))
+                #expect(file == PseudoRandomBytes.generate(count: 12 * 1024 * 1024, seed: "big/linux/amd64/\(index)"), "layer \(index)")
+            }
+        }
+        let uploads = pier.accessLog().filter { $0.method == "PATCH" && $0.path.hasPrefix("/v2/docker/big/blobs/uploads/") }
+        #expect(uploads.count >= 2, "dockerd streams each layer with PATCH")
+    }
+
     @Test("docker manifest create, annotate and push build a multi-arch list from two repositories")
     func manifestList() async throws {
         let pier = try PierServer.required(), docker = try DockerDaemon.required(), skopeo = try Skopeo(pier: pier)

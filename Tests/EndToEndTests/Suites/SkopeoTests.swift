@@ -172,4 +172,21 @@ struct SkopeoTests {
         }
         #expect(mounts.count >= 2, "expected cross-repository mounts; POSTs were: \(pier.accessLog().filter { $0.method == "POST" && $0.path.contains("mount-target") })")
     }
+
+    // Repository names may contain the API's own path words; pier parses paths from the right (STYLE.md).
+    @Test("repository names made of API path words work end to end", arguments: [
+        "skopeo/blobs/manifests/tags", "skopeo/a/manifests/b/manifests", "skopeo/uploads/blobs/uploads", "skopeo/referrers/v2",
+    ])
+    func hostileRepositoryNames(repository: String) async throws {
+        let pier = try PierServer.required(), skopeo = try Skopeo(pier: pier)
+        let layout = try await TestImages.shared.oci()
+        let longTag = "T" + String(repeating: "a", count: 127)
+        try await skopeo.push(layout, "v1", to: repository, as: longTag)
+        #expect(try await skopeo.rawManifest(repository, longTag).sha256Digest == layout["v1"].descriptor.digest)
+        let result = try await skopeo.run(["list-tags", "--tls-verify=false", "docker://\(pier.host)/\(repository)"]).check()
+        let listing = try JSONSerialization.jsonObject(with: result.standardOutputData) as? [String: Any]
+        #expect(listing?["Tags"] as? [String] == [longTag])
+        try await skopeo.run(["delete", "--tls-verify=false", skopeo.docker(repository, longTag)]).check()
+        #expect(try await pier.api.tags(repository).isEmpty)
+    }
 }
