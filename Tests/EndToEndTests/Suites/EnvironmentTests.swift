@@ -18,6 +18,7 @@ struct EnvironmentTests {
             { _ = try Tools.path("dockerd", package: "docker.io") },
             { _ = try Tools.path("docker", package: "docker.io") },
             { _ = try Tools.path("umoci", package: "umoci") },
+            { _ = try Tools.path("docker-registry", package: "docker-registry") },
             { _ = try Tools.file("/bin/busybox", package: "busybox-static") },
         ]
         var missing: [String] = []
