@@ -33,7 +33,7 @@ final class BackgroundProcess: Sendable, DiagnosticLog {
         let status = Locked<Int32?>(nil)
         exitStatus = status
         process.terminationHandler = { finished in status.withLock { $0 = finished.terminationStatus } }
-        try process.run()
+        try process.runWithDefaultSignalMask()
         self.process = process
         pid = process.processIdentifier
     }
@@ -49,13 +49,25 @@ final class BackgroundProcess: Sendable, DiagnosticLog {
 
     func logTail(lines: Int) -> String { ProcessResult.tail(logText(), lines: lines) }
 
+    /// How a stopped process ended.
+    enum StopOutcome: Sendable, Equatable {
+        /// It had already exited, with this status, before it was asked to stop.
+        case alreadyExited(Int32)
+        /// It exited on SIGTERM within the grace period, with this status.
+        case terminated(Int32)
+        /// It ignored SIGTERM for the whole grace period and was killed.
+        case killed
+    }
+
     /// Sends SIGTERM, waits up to `grace` for the exit, then sends SIGKILL and waits again.
-    func stop(grace: Duration = .seconds(15)) async {
-        guard isRunning else { return }
+    @discardableResult
+    func stop(grace: Duration = .seconds(15)) async -> StopOutcome {
+        if let status = terminationStatus { return .alreadyExited(status) }
         kill(pid, SIGTERM)
-        if await waitForExit(within: grace) { return }
+        if await waitForExit(within: grace) { return .terminated(terminationStatus ?? -1) }
         kill(pid, SIGKILL)
         _ = await waitForExit(within: .seconds(5))
+        return .killed
     }
 
     /// Polls until the process exits; returns whether it did within `limit`.

@@ -61,9 +61,11 @@ final class PierServer: Sendable, DiagnosticLog {
     }
 
     /// Stops the server with SIGTERM (by PID) and removes its directory.
-    func stop() async {
-        await process.stop()
+    @discardableResult
+    func stop() async -> BackgroundProcess.StopOutcome {
+        let outcome = await process.stop()
         directory.remove()
+        return outcome
     }
 
     /// Whether the process is still running (a crash shows up here).
@@ -122,10 +124,14 @@ struct PierServerTrait: SuiteTrait, TestScoping {
             await server.stop()
             throw error
         }
-        let crashed = !server.isRunning
         let log = server.logTail(lines: 40)
-        await server.stop()
-        if crashed { throw CommandFailure("pier exited during the suite:\n\(log)") }
+        // pier must survive the suite, and shut down cleanly on SIGTERM.
+        switch await server.stop() {
+        case .terminated(0): break
+        case let .alreadyExited(status): throw CommandFailure("pier exited during the suite with status \(status):\n\(log)")
+        case let .terminated(status): throw CommandFailure("pier exited with status \(status) on SIGTERM:\n\(log)")
+        case .killed: throw CommandFailure("pier ignored SIGTERM for 15 s and was killed:\n\(log)")
+        }
     }
 }
 

@@ -102,6 +102,7 @@ enum ProcessRunner {
         process.standardInput = stdinHandle
 
         let state = Locked(RunState())
+        let watchdog = Locked<Task<Void, Never>?>(nil)
         let start = ContinuousClock.now
         let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { finished in
@@ -109,24 +110,29 @@ enum ProcessRunner {
                 continuation.resume(returning: finished.terminationStatus)
             }
             do {
-                try process.run()
+                try process.runWithDefaultSignalMask()
             } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: CommandFailure("cannot start \(executable): \(error)"))
                 return
             }
             let pid = process.processIdentifier
-            Task {
-                try? await Task.sleep(for: timeout)
-                guard state.withLock({ state in
-                    if !state.exited { state.timedOut = true }
-                    return !state.exited
-                }) else { return }
-                kill(pid, SIGTERM)
-                try? await Task.sleep(for: .seconds(5))
-                if !state.withLock({ $0.exited }) { kill(pid, SIGKILL) }
+            watchdog.withLock {
+                $0 = Task {
+                    // Cancelled when the command ends; then `exited` is set and nothing is killed.
+                    try? await Task.sleep(for: timeout)
+                    let expired = state.withLock { state in
+                        if !state.exited { state.timedOut = true }
+                        return !state.exited
+                    }
+                    guard expired else { return }
+                    kill(pid, SIGTERM)
+                    try? await Task.sleep(for: .seconds(5))
+                    if !state.withLock({ $0.exited }) { kill(pid, SIGKILL) }
+                }
             }
         }
+        watchdog.withLock { $0?.cancel() }
         let elapsed = ContinuousClock.now - start
         return ProcessResult(
             command: [executable] + arguments, status: status, timedOut: state.withLock { $0.timedOut },
@@ -139,5 +145,21 @@ enum ProcessRunner {
     private struct RunState: Sendable {
         var exited = false
         var timedOut = false
+    }
+}
+
+extension Process {
+    /// Starts the process with no signals blocked.
+    ///
+    /// A child inherits the signal mask of the thread that spawns it, and Swift concurrency runs on
+    /// libdispatch worker threads, which block nearly every signal (SIGTERM included). Started from
+    /// such a thread, `sleep 30` ignored our SIGTERM and a daemon would ignore its stop signal; so the
+    /// mask is cleared for the moment of the spawn and restored right after, on the same thread.
+    func runWithDefaultSignalMask() throws {
+        var empty = sigset_t(), saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try run()
     }
 }
