@@ -138,7 +138,8 @@ struct OrasTests {
         #expect(entry["artifactType"] as? String == "application/vnd.unknown.config.v1+json")
 
         // OCI 1.1 "Listing Referrers": filtering by artifactType, and saying so in OCI-Filters-Applied.
-        let filtered = try await pier.api.send("GET", "/v2/oras/referrers/referrers/\(subject)?artifactType=application/vnd.unknown.config.v1%2Bjson")
+        let unknownConfig = "application/vnd.unknown.config.v1%2Bjson"
+        let filtered = try await pier.api.send("GET", "/v2/oras/referrers/referrers/\(subject)?artifactType=\(unknownConfig)")
         #expect(filtered.status == 200)
         #expect((try filtered.jsonObject()["manifests"] as? [[String: Any]])?.count == 1)
         let other = try await pier.api.send("GET", "/v2/oras/referrers/referrers/\(subject)?artifactType=application/example")

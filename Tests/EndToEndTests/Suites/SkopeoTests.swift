@@ -170,7 +170,8 @@ struct SkopeoTests {
         let mounts = pier.accessLog().filter {
             $0.method == "POST" && $0.path == "/v2/skopeo/mount-target/blobs/uploads/" && $0.status == 201
         }
-        #expect(mounts.count >= 2, "expected cross-repository mounts; POSTs were: \(pier.accessLog().filter { $0.method == "POST" && $0.path.contains("mount-target") })")
+        let posts = pier.accessLog().filter { $0.method == "POST" && $0.path.contains("mount-target") }
+        #expect(mounts.count >= 2, "expected cross-repository mounts; POSTs were: \(posts)")
     }
 
     // Repository names may contain the API's own path words; pier parses paths from the right (STYLE.md).

@@ -1,6 +1,17 @@
 import Foundation
 
 /// The switches and paths that the test command (`scripts/test.sh`) passes to the end-to-end suites.
+///
+/// The suites drive the built `pier` binary with real clients (skopeo, ctr, dockerd, podman, oras,
+/// python-dxf), one suite per client under `Suites/`, each with its own `pier serve` on a free port
+/// (``PierServerTrait``) and distinct repository names. Images come from the offline generator in
+/// `Images/`. To run only these:
+///
+///     PIER_E2E=1 PIER_BINARY=.build/debug/pier PIER_E2E_VENV=.build/e2e-venv \
+///       swift test --skip-build --filter EndToEndTests
+///
+/// A failing client command's error quotes its output and the tail of pier's log (and the daemon's);
+/// `PIER_E2E_KEEP=1` keeps every temporary directory (pier's data and full log, daemon state).
 enum EndToEnd {
     /// Whether the end-to-end suites run: `PIER_E2E=1`. Otherwise they are disabled, so a plain
     /// `swift test` on a laptop needs none of the clients. When it is set, anything missing fails.

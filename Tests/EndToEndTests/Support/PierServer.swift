@@ -42,7 +42,8 @@ final class PierServer: Sendable, DiagnosticLog {
                 logURL: directory.appending("pier.log"))
             let server = PierServer(host: host, directory: directory, process: process)
             if try await server.waitUntilReady(timeout: .seconds(30)) { return server }
-            failures.append("pier on \(host) exited with status \(process.terminationStatus.map(String.init) ?? "?"):\n\(process.logTail(lines: 30))")
+            let status = process.terminationStatus.map(String.init) ?? "?"
+            failures.append("pier on \(host) exited with status \(status):\n\(process.logTail(lines: 30))")
             await server.stop()
         }
         throw CommandFailure("pier did not start:\n" + failures.joined(separator: "\n"))
@@ -56,8 +57,9 @@ final class PierServer: Sendable, DiagnosticLog {
             if let response = try? await api.send("GET", "/v2/"), response.status == 200 { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
+        let log = logTail(lines: 40)
         await stop()
-        throw CommandFailure("pier on \(host) did not answer GET /v2/ with 200 within \(timeout):\n\(logTail(lines: 40))")
+        throw CommandFailure("pier on \(host) did not answer GET /v2/ with 200 within \(timeout):\n\(log)")
     }
 
     /// Stops the server with SIGTERM (by PID) and removes its directory.

@@ -40,7 +40,9 @@ struct Skopeo: Sendable {
 
     /// Pushes one tag of a generated layout to `repository:tag` (`--all` for an index).
     @discardableResult
-    func push(_ layout: ImageLayout, _ tag: String, to repository: String, as targetTag: String? = nil, _ options: [String] = []) async throws -> ProcessResult {
+    func push(
+        _ layout: ImageLayout, _ tag: String, to repository: String, as targetTag: String? = nil, _ options: [String] = []
+    ) async throws -> ProcessResult {
         let all = layout[tag].manifests.count > 1 ? ["--all"] : []
         return try await copy(layout.ociReference(tag), docker(repository, targetTag ?? tag), all + options)
     }
