@@ -174,6 +174,26 @@ struct SkopeoTests {
         #expect(mounts.count >= 2, "expected cross-repository mounts; POSTs were: \(posts)")
     }
 
+    @Test("concurrent pushes of the same 12 MiB layers, to one repository and to several, all land intact")
+    func concurrentPushes() async throws {
+        let pier = try PierServer.required(), skopeo = try Skopeo(pier: pier)
+        let layout = try await TestImages.shared.oci()
+        let targets = ["same", "same", "same", "one", "two", "three"].map { "skopeo/race-\($0)" }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for target in targets {
+                group.addTask { try await skopeo.push(layout, "big", to: target) }
+            }
+            try await group.waitForAll()
+        }
+        for target in Set(targets) {
+            #expect(try await pier.api.digest(target, "big") == layout["big"].descriptor.digest, "\(target)")
+            for layer in layout["big"].manifests[0].layers {
+                let response = try await pier.api.send("GET", "/v2/\(target)/blobs/\(layer.digest)")
+                #expect(response.body.count == layer.size && response.body.sha256Digest == layer.digest, "\(target) \(layer)")
+            }
+        }
+    }
+
     // Repository names may contain the API's own path words; pier parses paths from the right (STYLE.md).
     @Test("repository names made of API path words work end to end", arguments: [
         "skopeo/blobs/manifests/tags", "skopeo/a/manifests/b/manifests", "skopeo/uploads/blobs/uploads", "skopeo/referrers/v2",
