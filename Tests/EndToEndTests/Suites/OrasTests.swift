@@ -60,6 +60,8 @@ struct OrasTests {
         #expect(patches.allSatisfy { $0.status == 202 })
     }
 
+    // OCI distribution-spec "Listing Tags": lexical order, `n` limits a page, `Link` leads to the next.
+    // (Distribution 2.8.2 ignores `n` here and answers in storage order, so it fails this test.)
     @Test("get_tags lists all tags, also when following Link pages of n=2")
     func tagsWithPagination() async throws {
         let pier = try PierServer.required(), python = try PythonClients(pier: pier)
