@@ -14,6 +14,9 @@ final class PierServer: Sendable, DiagnosticLog {
 
     var logName: String { "pier" }
 
+    /// The data root given as `--root` (for `pier gc --root`).
+    var dataRoot: URL { directory.appending("data") }
+
     /// The registry API at this server, for direct checks.
     var api: RegistryAPI { RegistryAPI(host: host) }
 
