@@ -21,19 +21,4 @@ enum DockerArchive {
         entries.append(.init(path: "manifest.json", kind: .file(manifest.encoded)))
         try TarWriter.archive(entries).write(to: url)
     }
-
-    /// Writes a tar of a whole layout directory (for `ctr images import`), entries sorted.
-    static func tarLayout(_ layout: ImageLayout, to url: URL) throws {
-        var entries: [TarWriter.Entry] = [
-            .init(path: "oci-layout", kind: .file(try Data(contentsOf: layout.directory.appending(path: "oci-layout")))),
-            .init(path: "index.json", kind: .file(try Data(contentsOf: layout.directory.appending(path: "index.json")))),
-            .init(path: "blobs/", kind: .directory),
-            .init(path: "blobs/sha256/", kind: .directory),
-        ]
-        let blobs = try FileManager.default.contentsOfDirectory(atPath: layout.directory.appending(path: "blobs/sha256").path).sorted()
-        for name in blobs {
-            entries.append(.init(path: "blobs/sha256/\(name)", kind: .file(try layout.blob("sha256:\(name)"))))
-        }
-        try TarWriter.archive(entries).write(to: url)
-    }
 }

@@ -58,7 +58,7 @@ struct ContainerdTests {
         let image = layout["d2"]
         try await TemporaryDirectory.with("ctr-import") { directory in
             let archive = directory.appending("d2.tar")
-            try DockerArchive.tarLayout(layout, to: archive)
+            try layout.writeTar(to: archive)
             try await containerd.ctr(["images", "import", "--all-platforms", "--base-name", "\(pier.host)/ctr/imported", archive.path]).check()
         }
         let reference = "\(pier.host)/ctr/imported:d2"
