@@ -28,6 +28,20 @@ struct ContainerdTests {
         }
     }
 
+    @Test("12 MiB layers uploaded in one PUT each are pulled by containerd unchanged")
+    func bigLayers() async throws {
+        let pier = try PierServer.required(), containerd = try ContainerdDaemon.required()
+        let layout = try await TestImages.shared.oci()
+        let image = layout["big"].manifests[0]
+        try await LayoutPusher.push(layout, tag: "big", to: pier.api, repository: "ctr/big")
+        try await containerd.ctr(["images", "pull", "--plain-http", "\(pier.host)/ctr/big:big"], also: [pier]).check()
+        for layer in image.layers {
+            let content = try await containerd.ctr(["content", "get", layer.digest]).check()
+            #expect(content.standardOutputData.count == layer.size)
+            #expect(content.standardOutputData.sha256Digest == layer.digest)
+        }
+    }
+
     @Test("pull --all-platforms, tag and push keep the index digest")
     func pullAllPlatformsTagPush() async throws {
         let pier = try PierServer.required(), containerd = try ContainerdDaemon.required()
