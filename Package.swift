@@ -127,6 +127,7 @@ let package = Package(
             dependencies: [
                 "RegistryStorage", "RegistryTesting", "RegistryCore",
                 "RegistryStorageFileSystem", "RegistryMetadataSQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -138,8 +139,12 @@ let package = Package(
         .testTarget(
             name: "RegistryHTTPTests",
             dependencies: [
-                "RegistryHTTP", "RegistryServer", "RegistryTesting", "RegistryStorage", "RegistryCore",
+                "RegistryHTTP", "RegistryServer", "RegistryTesting", "RegistryStorage", "RegistryCore", "RegistryConfig",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
