@@ -49,6 +49,8 @@ public final class SQLiteMetadataStore: MetadataStore {
             return try await pool.write(body)
         } catch let error as MetadataStoreError {
             throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw MetadataStoreError(.insufficientStorage, "database disk is full", cause: error)
         } catch {
             throw MetadataStoreError(.database, "write failed", cause: error)
         }

@@ -48,9 +48,9 @@ public struct PierServer: Sendable {
             registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, accessLog: accessLog, logger: logger
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
-        var server = HTTPServerBuilder.http1(configuration: http1)
+        var server = HTTPServerBuilder.pierHTTP1(configuration: http1)
         if let tls = configuration.http.tls {
-            server = try .tls(.http1(configuration: http1), tlsConfiguration: try tlsConfiguration(tls))
+            server = try .tls(.pierHTTP1(configuration: http1), tlsConfiguration: try tlsConfiguration(tls))
         }
         return Application(
             responder: responder,
@@ -105,6 +105,10 @@ public struct PierServer: Sendable {
             ))
         }
         let application = try Self.makeApplication(configuration: configuration, storage: storage, logger: logger, services: services)
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // SIGINT/SIGTERM stop accepting connections and let requests in flight finish, for at most
+        // `http.draintimeout`.
+        var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.http.drainTimeout * 1000))
+        try await ServiceGroup(configuration: group).run()
     }
 }
