@@ -149,4 +149,32 @@ struct RegistryUploadTests {
             #expect(blobs.bytes(of: digest) == bytes)
         }
     }
+
+    @Test("many concurrent pushes of the same blob and the same tag all succeed and leave one consistent state")
+    func concurrentSameContent() async throws {
+        try await withTemporaryDirectory { root in
+            let registry = try await makeRegistry(root)
+            let bytes = TestContent.bytes(700_000, seed: 8)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<12 {
+                    group.addTask { _ = try await registry.pushTestBlob(bytes, into: repository) }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await read(registry, Digest.of(bytes)) == bytes)
+            let config = Digest.of(bytes)
+            let manifests = (0..<8).map { TestContent.imageManifest(config: (config, bytes.count), layers: [], annotations: ["n": "\($0)"]) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for manifest in manifests {
+                    group.addTask {
+                        _ = try await registry.putManifest(manifest, contentType: MediaType.ociManifest, in: repository, reference: .tag(Tag("latest")!))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let tagged = try await registry.manifest(.tag(Tag("latest")!), in: repository, withContent: true)
+            #expect(manifests.contains(tagged.content ?? []), "the tag points at bytes no push sent")
+            #expect(tagged.digest == Digest.of(tagged.content ?? []))
+        }
+    }
 }
