@@ -92,6 +92,10 @@ struct BlobEndpointTests {
             let again = try await client.send(.patch, location, headers: [.contentRange: "0-9"], body: Array(bytes[0..<10]))
             #expect(again.status == .rangeNotSatisfiable)
             #expect(again.headers[.range] == "0-9")
+            for hostile in ["10-9223372036854775807", "0-9223372036854775807", "9223372036854775807-0"] {
+                let response = try await client.send(.patch, location, headers: [.contentRange: hostile], body: [1])
+                #expect(response.status == .rangeNotSatisfiable, "\(hostile)")
+            }
             let status = try await client.send(.get, location)
             #expect(status.status == .noContent && status.headers[.range] == "0-9" && status.headers[.location] == location)
             let streamed = try await client.send(.patch, location, body: Array(bytes[10..<20]))
