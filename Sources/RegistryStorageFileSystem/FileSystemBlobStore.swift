@@ -54,6 +54,10 @@ public struct FileSystemBlobStore: BlobStore {
         }
     }
 
+    public func localPath(of digest: Digest) -> String? {
+        blobPath(digest).string
+    }
+
     public func delete(_ digest: Digest) async throws {
         try await mapErrors { _ = try await fileSystem.removeItem(at: blobPath(digest), strategy: .platformDefault) }
     }

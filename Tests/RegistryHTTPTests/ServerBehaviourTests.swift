@@ -23,10 +23,26 @@ struct ServerBehaviourTests {
 
     @Test("Expect: 100-continue is answered before the body is sent")
     func expectContinue() async throws {
-        try await withRegistry(.live) { client in
+        try await withRegistry(live: true) { client in
             let port = try #require(client.port)
             let reply = try rawExchange(port: port, head: "POST /v2/e/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
             #expect(reply.hasPrefix("HTTP/1.1 100 Continue"), "got \(reply.prefix(60))")
+        }
+    }
+}
+
+extension ServerBehaviourTests {
+    @Test("blobs sent with sendfile arrive whole and by range, exactly")
+    func zeroCopy() async throws {
+        try await withRegistry(live: true) { client in
+            let bytes = TestContent.bytes(3 * 1024 * 1024 + 5, seed: 21)
+            let digest = try await client.pushBlob("z", bytes)
+            let whole = try await client.send(.get, "/v2/z/blobs/\(digest)")
+            #expect(whole.status == .ok && whole.bytes == bytes)
+            let part = try await client.send(.get, "/v2/z/blobs/\(digest)", headers: [.range: "bytes=1000000-2000000"])
+            #expect(part.status == .partialContent && part.bytes == Array(bytes[1_000_000...2_000_000]))
+            let again = try await client.send(.get, "/v2/z/blobs/\(digest)")
+            #expect(again.bytes == bytes, "a second request on the same connection")
         }
     }
 }

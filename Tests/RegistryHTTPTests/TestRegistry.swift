@@ -9,9 +9,10 @@ import RegistryCore
 import RegistryServer
 import RegistryTesting
 
-/// Runs `body` against a Pier application over fresh embedded stores in a temporary directory.
+/// Runs `body` against a Pier application over fresh embedded stores in a temporary directory; `live` runs a
+/// real server (with its channel pipeline: 100-continue, sendfile) instead of calling the responder directly.
 func withRegistry(
-    _ setup: TestingSetup = .router, configure: (inout Configuration) -> Void = { _ in },
+    live: Bool = false, configure: (inout Configuration) -> Void = { _ in },
     _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
 ) async throws {
     try await withTemporaryDirectory { root in
@@ -23,8 +24,8 @@ func withRegistry(
         var logger = Logger(label: "pier.test")
         logger.logLevel = .warning
         let storage = try await StorageStack.open(configuration, logger: logger)
-        let application = try PierServer.makeApplication(configuration: configuration, storage: storage, logger: logger)
-        try await application.test(setup) { client in try await body(client) }
+        let application = try PierServer.makeApplication(configuration: configuration, storage: storage, logger: logger, zeroCopy: live)
+        try await application.test(live ? .live : .router) { client in try await body(client) }
     }
 }
 
