@@ -16,7 +16,10 @@ protocol DiagnosticLog: Sendable {
 /// What a finished command did: its exit status and everything it printed.
 struct ProcessResult: Sendable {
     var command: [String]
+    /// The exit status, or the signal number when ``signaled`` is true.
     var status: Int32
+    /// Whether a signal ended the command (then ``status`` is the signal's number).
+    var signaled: Bool
     var timedOut: Bool
     var standardOutputData: Data
     var standardError: String
@@ -28,12 +31,13 @@ struct ProcessResult: Sendable {
     var standardOutput: String { String(decoding: standardOutputData, as: UTF8.self) }
 
     /// Whether the command exited with status 0 in time.
-    var succeeded: Bool { status == 0 && !timedOut }
+    var succeeded: Bool { status == 0 && !signaled && !timedOut }
 
     /// A report for a failure message: the command, its status, its output and the diagnostic logs.
     var summary: String {
         var text = "$ \(command.joined(separator: " "))\n"
-        text += timedOut ? "timed out after \(Int(seconds)) s\n" : "exit status \(status) after \(String(format: "%.1f", seconds)) s\n"
+        let ending = signaled ? "killed by signal \(status)" : "exit status \(status)"
+        text += (timedOut ? "timed out, then " : "") + "\(ending) after \(String(format: "%.1f", seconds)) s\n"
         text += "--- stdout ---\n\(Self.tail(standardOutput, lines: 60))\n--- stderr ---\n\(Self.tail(standardError, lines: 60))"
         for log in diagnostics { text += "\n--- \(log.logName) log (last 40 lines) ---\n\(log.logTail(lines: 40))" }
         return text
@@ -104,10 +108,10 @@ enum ProcessRunner {
         let state = Locked(RunState())
         let watchdog = Locked<Task<Void, Never>?>(nil)
         let start = ContinuousClock.now
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+        let (status, signaled): (Int32, Bool) = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { finished in
                 state.withLock { $0.exited = true }
-                continuation.resume(returning: finished.terminationStatus)
+                continuation.resume(returning: (finished.terminationStatus, finished.terminationReason == .uncaughtSignal))
             }
             do {
                 try process.runWithDefaultSignalMask()
@@ -135,7 +139,7 @@ enum ProcessRunner {
         watchdog.withLock { $0?.cancel() }
         let elapsed = ContinuousClock.now - start
         return ProcessResult(
-            command: [executable] + arguments, status: status, timedOut: state.withLock { $0.timedOut },
+            command: [executable] + arguments, status: status, signaled: signaled, timedOut: state.withLock { $0.timedOut },
             standardOutputData: (try? Data(contentsOf: stdoutURL)) ?? Data(),
             standardError: String(decoding: (try? Data(contentsOf: stderrURL)) ?? Data(), as: UTF8.self),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
