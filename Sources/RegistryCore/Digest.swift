@@ -6,12 +6,15 @@
 public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// The hash function, e.g. `sha256`.
     public let algorithm: DigestAlgorithm
+    /// `algorithm:encoded`, kept whole: it is written into headers and SQL far more often than it is taken apart.
+    public let description: String
+
     /// The lower-case hex encoding of the hash.
-    public let encoded: String
+    public var encoded: Substring { description.dropFirst(algorithm.rawValue.utf8.count + 1) }
 
     /// Parses and validates a digest string.
     /// - Throws: ``RegistryError`` `DIGEST_INVALID` when the string is malformed or the algorithm unsupported.
-    public init(parsing string: some StringProtocol) throws(RegistryError) {
+    public init(parsing string: String) throws(RegistryError) {
         guard let value = Digest(string) else {
             throw RegistryError(.digestInvalid, message: "invalid or unsupported digest", detail: String(string.prefix(256)))
         }
@@ -19,16 +22,20 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
     }
 
     /// Parses a digest string; `nil` if it is malformed or uses an unsupported algorithm.
-    public init?(_ string: some StringProtocol) {
+    // Works on the UTF-8 bytes, not generic over StringProtocol: this runs on every manifest and blob request.
+    public init?(_ string: String) {
         let utf8 = string.utf8
-        guard utf8.count <= 256, let colon = utf8.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        guard let algorithm = DigestAlgorithm(rawValue: String(string[string.startIndex..<colon])) else { return nil }
-        let encodedPart = string[string.index(after: colon)...]
-        guard encodedPart.utf8.count == algorithm.encodedLength, encodedPart.utf8.allSatisfy(\.isLowerHexDigit) else {
+        let algorithm: DigestAlgorithm
+        if utf8.count == 7 + 64, utf8.starts(with: "sha256:".utf8) {
+            algorithm = .sha256
+        } else if utf8.count == 7 + 128, utf8.starts(with: "sha512:".utf8) {
+            algorithm = .sha512
+        } else {
             return nil
         }
+        guard utf8.dropFirst(7).allSatisfy(\.isLowerHexDigit) else { return nil }
         self.algorithm = algorithm
-        self.encoded = String(encodedPart)
+        self.description = string
     }
 
     /// Builds a digest from raw hash bytes.
@@ -40,7 +47,7 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
             hex.append(hexDigits[Int(byte >> 4)])
             hex.append(hexDigits[Int(byte & 0x0F)])
         }
-        self.encoded = hex
+        self.description = algorithm.rawValue + ":" + hex
     }
 
     /// The digest of `bytes` with `algorithm` (SHA-256 by default).
@@ -50,8 +57,6 @@ public struct Digest: Hashable, Sendable, Comparable, CustomStringConvertible {
         return hasher.finalize()
     }
 
-    /// `algorithm:encoded`.
-    public var description: String { "\(algorithm.rawValue):\(encoded)" }
 
     public static func < (lhs: Digest, rhs: Digest) -> Bool { lhs.description < rhs.description }
 }

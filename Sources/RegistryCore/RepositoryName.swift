@@ -10,7 +10,7 @@ public struct RepositoryName: Hashable, Sendable, Comparable, CustomStringConver
 
     /// Validates `string`.
     /// - Throws: `NAME_INVALID`.
-    public init(parsing string: some StringProtocol) throws(RegistryError) {
+    public init(parsing string: String) throws(RegistryError) {
         guard let name = RepositoryName(string) else {
             throw RegistryError(.nameInvalid, message: "invalid repository name", detail: String(string.prefix(300)))
         }
@@ -18,17 +18,20 @@ public struct RepositoryName: Hashable, Sendable, Comparable, CustomStringConver
     }
 
     /// Validates `string`; `nil` when it does not match the grammar or is too long.
-    public init?(_ string: some StringProtocol) {
-        let bytes = Array(string.utf8)
-        guard !bytes.isEmpty, bytes.count <= Self.maximumLength, Self.isValid(bytes) else { return nil }
-        value = String(string)
+    public init?(_ string: String) {
+        let count = string.utf8.count
+        guard count > 0, count <= Self.maximumLength else { return nil }
+        let valid = string.utf8.withContiguousStorageIfAvailable(Self.isValid)
+            ?? Array(string.utf8).withUnsafeBufferPointer(Self.isValid)
+        guard valid else { return nil }
+        value = string
     }
 
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 
-    private static func isValid(_ bytes: [UInt8]) -> Bool {
+    private static func isValid(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var index = 0
         let count = bytes.count
         while true {

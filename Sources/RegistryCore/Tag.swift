@@ -8,14 +8,14 @@ public struct Tag: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let value: String
 
     /// Validates `string`; `nil` when it does not match the grammar.
-    public init?(_ string: some StringProtocol) {
+    public init?(_ string: String) {
         let bytes = string.utf8
         guard let first = bytes.first, bytes.count <= Self.maximumLength else { return nil }
         guard Self.isWordCharacter(first) else { return nil }
         for byte in bytes.dropFirst() where !(Self.isWordCharacter(byte) || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-")) {
             return nil
         }
-        value = String(string)
+        value = string
     }
 
     private static func isWordCharacter(_ byte: UInt8) -> Bool {
@@ -35,7 +35,7 @@ public enum Reference: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses a reference: a digest when it contains `:`, a tag otherwise.
     /// - Throws: `DIGEST_INVALID` for a malformed digest, `MANIFEST_INVALID` for a malformed tag.
-    public init(parsing string: some StringProtocol) throws(RegistryError) {
+    public init(parsing string: String) throws(RegistryError) {
         if string.contains(":") {
             self = .digest(try Digest(parsing: string))
         } else if let tag = Tag(string) {

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -88,6 +89,11 @@ public struct RegistryResponder: HTTPResponder {
             // For load balancers: the process answers and its metadata store can be read.
             _ = try await registry.metadata.repositories(after: nil, limit: 1)
             return .json(#"{"status":"ok"}"#)
+        }
+        if let coding = request.headers[.transferEncoding], coding.lowercased().trimmingCharacters(in: .whitespaces) != "chunked" {
+            // RFC 9112 §6.1: a transfer coding the server does not understand is answered 501. Reading a
+            // `gzip, chunked` body as plain chunked would store bytes the client did not mean.
+            throw RegistryError(.unsupported, status: 501, message: "unsupported Transfer-Encoding", detail: String(coding.prefix(100)))
         }
         guard let path = RegistryPath(request.uri.path) else {
             throw RegistryError(.unsupported, status: 404, message: "no such endpoint")

@@ -96,8 +96,21 @@ public struct PierServer: Sendable {
         return configuration
     }
 
+    /// Raises the open-file limit to its hard maximum: every connection and every upload in progress holds a
+    /// descriptor, and the usual soft limit of 1024 would refuse clients long before memory or CPU run out.
+    static func raiseFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        let soft = limit.rlim_cur
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            logger.debug("raised the open-file limit", metadata: ["from": "\(soft)", "to": "\(limit.rlim_max)"])
+        }
+    }
+
     /// Opens the stores and serves until SIGINT or SIGTERM, letting in-flight requests finish.
     public func run() async throws {
+        Self.raiseFileLimit(logger: logger)
         for warning in configuration.warnings {
             logger.warning("\(warning)")
         }

@@ -118,11 +118,19 @@ extension Registry {
 
     private func complete(_ session: UploadSession, digest: Digest) async throws -> BlobInfo {
         let computed: Digest
+        // A crash between moving the upload into the blob store and recording it leaves the session with no
+        // bytes: they already sit at their content address, verified before the move.
+        var publishedBeforeCrash = false
         if let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: digest.algorithm) {
             computed = hasher.finalize()
         } else {
-            computed = try await mapStorageErrors {
-                try await blobs.hashUpload(session.id, length: session.offset, algorithm: digest.algorithm)
+            do {
+                computed = try await blobs.hashUpload(session.id, length: session.offset, algorithm: digest.algorithm)
+            } catch let error as BlobStoreError where error.code == .notFound {
+                publishedBeforeCrash = true
+                computed = digest
+            } catch {
+                throw Self.clientFacing(error)
             }
         }
         guard computed == digest else {
@@ -132,7 +140,19 @@ extension Registry {
         }
         try await pin(digest)
         do {
-            if try await metadata.blob(digest) == nil {
+            if publishedBeforeCrash {
+                // Checked under the pin, so garbage collection cannot remove the file between check and commit.
+                guard let reader = try await blobs.open(digest) else {
+                    _ = try? await metadata.deleteUpload(session.id)
+                    throw RegistryError.uploadUnknown(session.id)
+                }
+                let size = reader.size
+                try? await reader.close()
+                guard size == session.offset else {
+                    _ = try? await metadata.deleteUpload(session.id)
+                    throw RegistryError.uploadUnknown(session.id)
+                }
+            } else if try await metadata.blob(digest) == nil {
                 try await mapStorageErrors { try await blobs.publishUpload(session.id, length: session.offset, as: digest) }
             }
             try await metadata.commitBlob(digest, size: session.offset, into: session.repository, finishing: session.id)
@@ -170,17 +190,23 @@ extension Registry {
     func mapStorageErrors<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as BlobStoreError {
-            switch error.code {
-            case .insufficientStorage:
-                throw RegistryError(.unknown, status: 507, message: "the registry is out of storage space; try again later")
-            case .sizeExceeded:
-                throw RegistryError(.sizeInvalid, message: "body longer than declared or allowed")
-            case .notFound:
-                throw RegistryError(.blobUploadUnknown, message: "upload data missing")
-            default:
-                throw error
-            }
+        } catch {
+            throw Self.clientFacing(error)
+        }
+    }
+
+    /// The registry error a blob-store failure means to a client; other errors unchanged.
+    static func clientFacing(_ error: any Error) -> any Error {
+        guard let error = error as? BlobStoreError else { return error }
+        switch error.code {
+        case .insufficientStorage:
+            return RegistryError(.unknown, status: 507, message: "the registry is out of storage space; try again later")
+        case .sizeExceeded:
+            return RegistryError(.sizeInvalid, message: "body longer than declared or allowed")
+        case .notFound:
+            return RegistryError(.blobUploadUnknown, message: "upload data missing")
+        default:
+            return error
         }
     }
 }

@@ -70,6 +70,14 @@ struct BlobEndpointTests {
         }
     }
 
+    @Test("a transfer coding other than chunked is 501, not silently read as chunked")
+    func transferCoding() async throws {
+        try await withRegistry { client in
+            let response = try await client.send(.post, "/v2/t/blobs/uploads/", headers: [.transferEncoding: "gzip, chunked"], body: [1])
+            #expect(response.status == .notImplemented && response.errorCode == "UNSUPPORTED")
+        }
+    }
+
     @Test("a single POST with ?digest= and a body stores the blob (201)")
     func singlePost() async throws {
         try await withRegistry { client in

@@ -177,4 +177,35 @@ struct RegistryUploadTests {
             #expect(tagged.digest == Digest.of(tagged.content ?? []))
         }
     }
+
+    @Test("a crash between moving an upload into place and recording it: the upload still finishes after a restart")
+    func crashBetweenPublishAndCommit() async throws {
+        try await withTemporaryDirectory { root in
+            let bytes = TestContent.bytes(10_000, seed: 13)
+            let digest = Digest.of(bytes)
+            let id: String
+            do {
+                let registry = try await makeRegistry(root)
+                id = try await registry.startUpload(in: repository).id
+                _ = try await registry.appendChunk(id, in: repository, range: nil, length: nil, body: TestContent.body(bytes).async)
+                // What the crashed request did before dying: pin, then move the bytes to their content address.
+                try await registry.metadata.pinBlob(digest)
+                try await registry.blobs.publishUpload(id, length: 10_000, as: digest)
+            }
+            let restarted = try await makeRegistry(root)
+            #expect(try await restarted.uploadStatus(id, in: repository).offset == 10_000)
+            let info = try await restarted.finishUpload(id, in: repository, digest: digest, range: nil, length: 0, body: [ByteBuffer]().async)
+            #expect(info.size == 10_000)
+            #expect(try await read(restarted, digest) == bytes)
+            // A different claimed digest for the same lost bytes is refused, not recorded.
+            let other = try await restarted.startUpload(in: repository).id
+            _ = try await restarted.appendChunk(other, in: repository, range: nil, length: nil, body: TestContent.body([1, 2, 3]).async)
+            try await restarted.blobs.deleteUpload(other)
+            let again = try await makeRegistry(root)
+            let error = await #expect(throws: RegistryError.self) {
+                try await again.finishUpload(other, in: repository, digest: Digest.of([9]), range: nil, length: 0, body: [ByteBuffer]().async)
+            }
+            #expect(error?.code == .blobUploadUnknown)
+        }
+    }
 }
