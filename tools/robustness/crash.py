@@ -387,8 +387,8 @@ def run(args):
             delay = rng.uniform(args.min_delay, args.max_delay)
             time.sleep(delay)
             alive_before_kill = server.alive()
+            stop.set()  # pushers finish what they have in flight (it dies with the server) and start nothing new
             server.kill()
-            stop.set()
             for t in threads:
                 t.join(90)
             with ledger.lock:

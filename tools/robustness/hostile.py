@@ -3,7 +3,9 @@ no crash."""
 
 import json
 import random
+import re
 import threading
+import urllib.parse
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -141,9 +143,20 @@ def bad_digests(ctx):
     ]
 
 
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$")
+
+
 def digest_case(rng, ctx):
     d = rng.choice(bad_digests(ctx))
     kind = rng.randrange(9)
+    decoded = urllib.parse.unquote(d)
+    if DIGEST_RE.match(decoded):
+        # percent-encoded but valid once decoded: not a malformed digest, only an unusual spelling
+        return Case("digest", "percent-encoded valid digest %r: HEAD blob" % d[:40],
+                    build("HEAD", "/v2/%s/blobs/%s" % (GOOD_REPO, d)), head=True)
+    if kind in (2, 8) and TAG_RE.match(d):
+        kind = 0  # a valid tag (e.g. "sha256"), not a digest, on a manifest URL
     label = d if len(d) < 50 else d[:46] + "...(%d)" % len(d)
     if kind == 0:
         return Case("digest", "bad digest %r: GET blob" % label, build("GET", "/v2/%s/blobs/%s" % (GOOD_REPO, d)), must_reject=True)
@@ -695,10 +708,16 @@ def run(args):
         with lock:
             if server is None or server.alive():
                 return
+            if len(crashes) >= args.max_crashes:
+                stopped.set()
+                return
             status = server.exit_status()
             tail = server.log_tail(15)
             crashes.append({"at_request": counter[0], "exit": status, "inflight": case_names, "log_tail": tail})
             log("SERVER DIED (%s) around request %d; in flight: %s" % (status, counter[0], "; ".join(n for n, _ in case_names)[:500]))
+            if len(crashes) >= args.max_crashes:
+                log("%d crashes: stopping the run (raise --max-crashes, or --skip the culprit)" % len(crashes))
+                stopped.set()
             try:
                 server.start()
                 log("server restarted, PID %d" % server.pid)
@@ -710,9 +729,12 @@ def run(args):
         if stopped.is_set() or time.time() > deadline:
             return
         rng = random.Random(rng0.random() * 1e18 + i)
-        gen = rng.choice(gens)
         try:
-            case = gen(rng, ctx)
+            for _ in range(50):
+                gen = rng.choice(gens)
+                case = gen(rng, ctx)
+                if not any(x in case.name for x in args.skip or ()):
+                    break
         except (TransportError, OSError) as e:
             # Could not even prepare (a session POST failed): the server is in trouble.
             if server is not None and not server.alive():
@@ -729,6 +751,8 @@ def run(args):
         with lock:
             inflight.pop(tid, None)
         cls, msg = classify(case, o)
+        if server is not None and cls in ("no-response", "hang") and not healthy(server, host, port):
+            cls = "refused"  # the server was dying (a crash elsewhere, or this request): not this request's own answer
         if cls == "refused" or (server is not None and not server.alive()):
             with lock:
                 names = [v for v in inflight.values()] + [(case.name, case.data)]
@@ -753,7 +777,7 @@ def run(args):
     culprits = isolate(args, server, crashes, host, port) if crashes and server else []
     if server:
         server.stop()
-    result = {"requests": counter[0], "elapsed_s": round(elapsed, 1), "table": {k: dict(v) for k, v in table.items()},
+    result = {"requests": counter[0], "stopped_early": stopped.is_set(), "skipped_cases": args.skip or [], "elapsed_s": round(elapsed, 1), "table": {k: dict(v) for k, v in table.items()},
               "statuses": {k: {str(s): n for s, n in v.items()} for k, v in status_table.items()},
               "failures": [{"category": k[0], "case": k[1], "class": k[2], "status": k[3], "count": v[0],
                             "request": show(v[1]), "response": v[2], "why": v[3]} for k, v in sorted(failures.items(), key=lambda x: -x[1][0])],
@@ -769,6 +793,19 @@ def run(args):
             json.dump(result, f, indent=1, default=str)
     nfail = sum(v[0] for v in failures.values()) + len(crashes)
     return 1 if nfail or not result["serving_at_end"] else 0
+
+
+def healthy(server, host, port, within=15.0):
+    """False if the server dies within `within` seconds; True as soon as it answers GET /v2/."""
+    end = time.time() + within
+    while time.time() < end:
+        if not server.alive():
+            return False
+        o = rawhttp.exchange(host, port, build("GET", "/v2/"), timeout=1.0)
+        if o.kind == "response" and o.status == 200:
+            return True
+        time.sleep(0.2)
+    return server.alive()
 
 
 def isolate(args, server, crashes, host, port):
@@ -802,8 +839,10 @@ def show(data, limit=400):
 
 
 def report(r):
-    print("\n== hostile: %d requests in %.0fs; server serving at the end: %s; peak RSS %s KiB" % (
-        r["requests"], r["elapsed_s"], r["serving_at_end"], r["rss_peak_kib"]))
+    print("\n== hostile: %d requests in %.0fs; server serving at the end: %s; peak RSS %s KiB%s%s" % (
+        r["requests"], r["elapsed_s"], r["serving_at_end"], r["rss_peak_kib"],
+        "; STOPPED EARLY after %d crashes" % len(r["crashes"]) if r["stopped_early"] else "",
+        "; skipped cases: %s" % r["skipped_cases"] if r["skipped_cases"] else ""))
     classes = ["ok", "ok-closed", "accepted-invalid", "5xx", "hang", "no-response", "bad-good", "crash", "refused"]
     print("%-18s %7s " % ("category", "total") + " ".join("%9s" % c[:9] for c in classes))
     tot = Counter()

@@ -116,8 +116,11 @@ def exchange(host, port, data, half_close=False, timeout=10.0, head_request=Fals
                 buf += chunk
                 if parsed is None:
                     parsed = _parse_head(buf)
+                    if parsed is not None:
+                        parsed = (parsed[0], parsed[1], len(buf) - len(parsed[2]))
                 if parsed is not None:
-                    status, head, rest = parsed
+                    status, head, offset = parsed
+                    rest = buf[offset:]
                     if _body_complete(status, head, rest, head_request, body_limit):
                         break
                     # After the head, give the body only a short while.
@@ -142,8 +145,11 @@ def exchange(host, port, data, half_close=False, timeout=10.0, head_request=Fals
     sent_all = sent >= len(data) and error != "reset while sending"
     if parsed is None and buf:
         parsed = _parse_head(buf + b"\r\n\r\n") if buf.startswith(b"HTTP/") else None
+        if parsed is not None:
+            parsed = (parsed[0], parsed[1], len(buf) + 4 - len(parsed[2]))
     if parsed is not None:
-        status, head, rest = parsed
+        status, head, offset = parsed
+        rest = buf[offset:]
         return Outcome("response", status, head, rest[:body_limit], elapsed, sent_all, error)
     if buf:
         return Outcome("garbage", None, buf[:200], b"", elapsed, sent_all, error)

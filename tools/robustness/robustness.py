@@ -47,6 +47,8 @@ def main(argv=None):
     h.add_argument("--count", type=int, default=50000)
     h.add_argument("--concurrency", type=int, default=16)
     h.add_argument("--timeout", type=float, default=10.0, help="seconds without an answer that count as a hang")
+    h.add_argument("--skip", action="append", help="skip cases whose name contains this (repeatable), e.g. a known crasher")
+    h.add_argument("--max-crashes", type=int, default=10, help="stop the run after this many server deaths")
     h.add_argument("--max-seconds", type=float, default=1800, help="stop sending after this long")
 
     s = sub.add_parser("slow", help="slow-loris connections")
