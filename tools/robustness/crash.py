@@ -182,7 +182,7 @@ class Verdict:
         self.corrupt = []
         self.fivexx = []
         self.checked = {"blobs": 0, "manifests": 0, "latest": 0, "sessions": 0}
-        self.sessions = {"resumed": 0, "unknown": 0, "bad": []}
+        self.sessions = {"resumed": 0, "unknown": 0, "bad": [], "late_unknown": []}
 
     def add(self, kind, what):
         with self.lock:
@@ -312,6 +312,18 @@ def verify_session(c, s, v, ledger, rnd):
                 return
             location = r.h("location") or location
         r = c.put_upload(location, d)
+        if r.status == 404 and r.error_codes() and "BLOB_UPLOAD_UNKNOWN" in r.error_codes():
+            # The status said "resume at N", the completion says "unknown": a client must start over. Does that work?
+            r2 = c.push_blob_monolithic(s["repo"], data, d)
+            r3 = c.req("GET", "/v2/%s/blobs/%s" % (s["repo"], d))
+            healed = r2.status == 201 and r3.status == 200 and sha256(r3.body) == d
+            v.sessions["late_unknown"].append("%s: GET status 204 (offset %d) but the completing PUT -> 404 %s; "
+                                              "a fresh push of the same blob then %s" % (
+                                                  what, end, r.body[:100], "works" if healed else "FAILS (%d/%d)" % (r2.status, r3.status)))
+            if healed:
+                with ledger.lock:
+                    ledger.blobs[(s["repo"], d)] = (len(data), rnd)
+            return
         if r.status != 201:
             if r.status >= 500:
                 v.add("fivexx", "%s: resume PUT -> %d %s" % (what, r.status, r.body[:150]))
@@ -374,6 +386,7 @@ def run(args):
     rng = random.Random(seed)
     log("crash: root %s, log %s, seed %d, %d rounds x %d pushers" % (root, server.log_path, seed, args.rounds, args.pushers))
     totals = {"lost": [], "corrupt": [], "fivexx": [], "sessions_resumed": 0, "sessions_unknown": 0, "sessions_bad": [],
+              "sessions_late_unknown": [],
               "restart_failures": [], "rounds": []}
     server.start()
     try:
@@ -418,10 +431,11 @@ def run(args):
             totals["sessions_resumed"] += v.sessions["resumed"]
             totals["sessions_unknown"] += v.sessions["unknown"]
             totals["sessions_bad"].extend("round %d: %s" % (rnd, x) for x in v.sessions["bad"])
+            totals["sessions_late_unknown"].extend("round %d: %s" % (rnd, x) for x in v.sessions["late_unknown"])
             log("round %2d: kill at %.2fs; acked +%d blobs +%d manifests (total %d/%d); in-flight uploads %d: "
-                "%d resumed, %d unknown, %d bad; lost %d corrupt %d 5xx %d" % (
+                "%d resumed, %d unknown, %d unknown only at completion, %d bad; lost %d corrupt %d 5xx %d" % (
                     rnd, delay, summary["acked_blobs_new"], summary["acked_manifests_new"], after[0], after[1],
-                    len(inflight), v.sessions["resumed"], v.sessions["unknown"], len(v.sessions["bad"]),
+                    len(inflight), v.sessions["resumed"], v.sessions["unknown"], len(v.sessions["late_unknown"]), len(v.sessions["bad"]),
                     len(v.lost), len(v.corrupt), len(v.fivexx)))
     finally:
         server.stop()
@@ -434,7 +448,8 @@ def run(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(totals, f, indent=1, default=str)
-    failed = totals["lost"] or totals["corrupt"] or totals["fivexx"] or totals["sessions_bad"] or totals["restart_failures"] or totals["push_5xx"]
+    failed = (totals["lost"] or totals["corrupt"] or totals["fivexx"] or totals["sessions_bad"] or totals["restart_failures"]
+              or totals["push_5xx"] or totals["sessions_late_unknown"])
     return 1 if failed else 0
 
 
@@ -448,12 +463,13 @@ def report(t, args):
             ("unexpected non-5xx refusals while pushing", len(t["push_unexpected"])),
             ("in-flight uploads resumed and completed", t["sessions_resumed"]),
             ("in-flight uploads answering 404 BLOB_UPLOAD_UNKNOWN", t["sessions_unknown"]),
+            ("in-flight uploads: status 204, then completion 404 BLOB_UPLOAD_UNKNOWN", len(t["sessions_late_unknown"])),
             ("in-flight uploads neither (failure)", len(t["sessions_bad"])),
             ("restarts that failed", len(t["restart_failures"])),
             ("transport errors before the kill", t["transport_errors_before_kill"])]
     for name, n in rows:
         print("  %-70s %6d" % (name, n))
-    for k in ("lost", "corrupt", "fivexx", "push_5xx", "push_unexpected", "sessions_bad", "restart_failures"):
+    for k in ("lost", "corrupt", "fivexx", "push_5xx", "push_unexpected", "sessions_late_unknown", "sessions_bad", "restart_failures"):
         if t[k]:
             print("-- %s (first 15 of %d):" % (k, len(t[k])))
             for x in t[k][:15]:

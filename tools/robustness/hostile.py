@@ -649,6 +649,9 @@ def classify(case, o):
             return "ok-closed", None
         return "no-response", "connection %s without a status line%s" % (o.kind, "" if o.sent_all else " (request not fully sent)")
     s = o.status
+    cl = o.header("content-length")
+    if not case.head and s not in (204, 304) and cl and cl.isdigit() and len(o.body) < min(int(cl), 65536):
+        return "no-response", "answer cut short: %d of %s body bytes" % (len(o.body), cl)
     if case.good is not None:
         if s not in case.good:
             if s >= 500:
@@ -746,14 +749,16 @@ def run(args):
         with lock:
             inflight[tid] = (case.name, case.data)
             counter[0] += 1
+            generation = server.starts if server is not None else 0
         o = rawhttp.exchange(host, port, case.data, half_close=case.half_close, timeout=case.timeout or args.timeout,
                              head_request=case.head)
         with lock:
             inflight.pop(tid, None)
         cls, msg = classify(case, o)
-        if server is not None and cls in ("no-response", "hang") and not healthy(server, host, port):
+        if server is not None and cls in ("no-response", "hang") and (
+                not healthy(server, host, port) or server.starts != generation):
             cls = "refused"  # the server was dying (a crash elsewhere, or this request): not this request's own answer
-        if cls == "refused" or (server is not None and not server.alive()):
+        if cls == "refused" or (server is not None and (not server.alive() or server.starts != generation)):
             with lock:
                 names = [v for v in inflight.values()] + [(case.name, case.data)]
             if server is not None:
