@@ -456,9 +456,14 @@ def run(args):
 def report(t, args):
     print("\n== crash: %d rounds x %d pushers, SIGKILL at a random moment each round" % (len(t["rounds"]), args.pushers))
     print("acknowledged and verified: %d blobs, %d manifests (ops: %s)" % (t["acked"]["blobs"], t["acked"]["manifests"], t["ops"]))
-    rows = [("lost (acknowledged, then 404)", len(t["lost"])),
-            ("corrupt (wrong bytes/digest/size, or 5xx on an acknowledged item)", len(t["corrupt"])),
-            ("5xx responses while verifying/resuming", len(t["fivexx"])),
+    def distinct(k):
+        # the same broken item is seen again in every later round: count it once
+        return len(set(x.split(": ", 1)[1] if x.startswith("round ") else x for x in t[k]))
+    t["distinct"] = {k: distinct(k) for k in ("lost", "corrupt", "fivexx")}
+    rows = [("lost (acknowledged, then 404): distinct items", distinct("lost")),
+            ("corrupt (wrong bytes/digest/size, or 5xx on an acknowledged item): distinct", distinct("corrupt")),
+            ("  the same, summed over the rounds that saw them", len(t["corrupt"])),
+            ("5xx responses while verifying/resuming (summed over rounds)", len(t["fivexx"])),
             ("5xx responses while pushing (server alive)", len(t["push_5xx"])),
             ("unexpected non-5xx refusals while pushing", len(t["push_unexpected"])),
             ("in-flight uploads resumed and completed", t["sessions_resumed"]),

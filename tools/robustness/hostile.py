@@ -871,8 +871,8 @@ def report(r):
         for f in r["accepted_invalid"]:
             print("  x%d %s: %s -> %s" % (f["count"], f["category"], f["case"], f["response"][:120]))
     if r["crashes"]:
-        print("\n-- server crashes: %d" % len(r["crashes"]))
-        for c in r["crashes"]:
+        print("\n-- server crashes: %d (first 10 shown)" % len(r["crashes"]))
+        for c in r["crashes"][:10]:
             print("  at request ~%d, %s; in flight: %s" % (c["at_request"], c["exit"], "; ".join(c["inflight"])[:600]))
             for line in c["log_tail"][-5:]:
                 print("    log: " + line[:300])
