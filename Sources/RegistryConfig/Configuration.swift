@@ -24,6 +24,13 @@ public struct Configuration: Sendable, Equatable {
         public var interval: TimeInterval = 24 * 3600
         /// Log what would be purged without removing it.
         public var dryRun = false
+
+        public init(enabled: Bool = true, age: TimeInterval = 168 * 3600, interval: TimeInterval = 24 * 3600, dryRun: Bool = false) {
+            self.enabled = enabled
+            self.age = age
+            self.interval = interval
+            self.dryRun = dryRun
+        }
     }
 
     /// Storage settings (`storage.*`).
@@ -41,6 +48,11 @@ public struct Configuration: Sendable, Equatable {
     public struct TLS: Sendable, Equatable {
         public var certificate: String
         public var key: String
+
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
     }
 
     /// HTTP settings (`http.*`).

@@ -7,6 +7,8 @@ import RegistryStorage
 /// Pull and delete of blobs: `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`.
 struct BlobController: Sendable {
     let registry: Registry
+    /// Set on plain-HTTP servers whose pipeline swaps markers for `sendfile(2)`.
+    let fileSends: FileSendRegistry?
 
     /// GET or HEAD a blob, honouring a single `Range`.
     // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-blobs
@@ -40,6 +42,13 @@ struct BlobController: Sendable {
         }
         let registry = self.registry
         let bodyRange = range
+        if let fileSends, let path = registry.blobs.localPath(of: digest) {
+            let body = ResponseBody(contentLength: Int(range.count)) { writer in
+                try await writer.write(fileSends.register(path: path, range: bodyRange))
+                try await writer.finish(nil)
+            }
+            return Response(status: status, headers: headers, body: body)
+        }
         let body = ResponseBody(contentLength: Int(range.count)) { writer in
             try await registry.streamBlob(digest, range: bodyRange) { try await writer.write($0) }
             try await writer.finish(nil)

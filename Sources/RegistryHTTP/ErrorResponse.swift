@@ -19,7 +19,7 @@ enum ErrorResponse {
             registryError = RegistryError(
                 status == 413 ? .sizeInvalid : .unsupported, status: status, message: error.body ?? error.status.reasonPhrase
             )
-        case let error as BlobStoreError where error.code == .insufficientStorage:
+        case _ where isOutOfSpace(error):
             registryError = RegistryError(.unknown, status: 507, message: "the registry is out of storage space; try again later")
         case let error as MetadataStoreError where error.code == .busy:
             registryError = RegistryError(.unknown, status: 503, message: "the registry is busy; retry", headers: [("Retry-After", "1")])
@@ -40,6 +40,11 @@ enum ErrorResponse {
         let status = HTTPResponse.Status(code: registryError.status)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
     }
+}
+
+/// True for a full disk, in the blob store or the metadata store.
+private func isOutOfSpace(_ error: any Error) -> Bool {
+    (error as? BlobStoreError)?.code == .insufficientStorage || (error as? MetadataStoreError)?.code == .insufficientStorage
 }
 
 /// A JSON string literal for `value`, escaped per RFC 8259.

@@ -26,10 +26,14 @@ public struct RegistryResponder: HTTPResponder {
     ///   - extraHeaders: headers added to every response, e.g. `X-Content-Type-Options: nosniff`.
     ///   - externalURL: the externally reachable base URL (`http.host`), for absolute `Location` headers.
     ///   - accessLog: the logger that receives one `info` line per request.
-    public init(registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, accessLog: Logger, logger: Logger) {
+    ///   - fileSends: when given, blob bodies are sent with `sendfile(2)` by a handler in the channel pipeline.
+    public init(
+        registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, fileSends: FileSendRegistry? = nil,
+        accessLog: Logger, logger: Logger
+    ) {
         self.registry = registry
         manifests = ManifestController(registry: registry)
-        blobs = BlobController(registry: registry)
+        blobs = BlobController(registry: registry, fileSends: fileSends)
         uploads = UploadController(registry: registry)
         listings = ListingController(registry: registry)
         self.extraHeaders = extraHeaders

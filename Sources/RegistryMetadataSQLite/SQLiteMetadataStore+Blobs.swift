@@ -11,7 +11,7 @@ extension SQLiteMetadataStore {
     }
 
     public func blob(_ digest: Digest, in repository: RepositoryName) async throws -> BlobInfo? {
-        try await read { db in
+        try await read(singleStatement: true) { db in
             let row = try Self.fetchOne(db, """
                 SELECT b.size, rb.touched_at FROM repositories r
                 JOIN repository_blobs rb ON rb.repository_id = r.id
@@ -23,7 +23,7 @@ extension SQLiteMetadataStore {
     }
 
     public func blob(_ digest: Digest) async throws -> BlobInfo? {
-        try await read { db in
+        try await read(singleStatement: true) { db in
             let row = try Self.fetchOne(db, "SELECT size, touched_at FROM blobs WHERE digest = ? AND state = 0", [digest.description])
             return row.map { BlobInfo(digest: digest, size: $0[0], touchedAt: Self.date($0[1])) }
         }

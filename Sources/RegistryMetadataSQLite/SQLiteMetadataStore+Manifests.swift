@@ -59,7 +59,7 @@ extension SQLiteMetadataStore {
     }
 
     public func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest? {
-        try await read { db in
+        try await read(singleStatement: true) { db in
             let columns = withContent ? "m.digest, m.media_type, m.size, m.content" : "m.digest, m.media_type, m.size"
             let row: Row?
             switch reference {
@@ -143,7 +143,7 @@ extension SQLiteMetadataStore {
     }
 
     public func upload(_ id: String) async throws -> UploadSession? {
-        try await read { db in
+        try await read(singleStatement: true) { db in
             try Self.fetchOne(db, "SELECT * FROM uploads WHERE id = ?", [id]).flatMap(Self.session)
         }
     }
@@ -165,7 +165,7 @@ extension SQLiteMetadataStore {
     }
 
     public func uploads(updatedBefore date: Date, limit: Int) async throws -> [UploadSession] {
-        try await read { db in
+        try await read(singleStatement: true) { db in
             try Self.fetchAll(db, "SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?", [Self.millis(date), limit])
                 .compactMap(Self.session)
         }

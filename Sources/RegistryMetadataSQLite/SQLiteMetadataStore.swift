@@ -34,9 +34,14 @@ public final class SQLiteMetadataStore: MetadataStore {
     static func millis(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1000) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 
-    func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+    /// Runs a read on the calling thread. Reads in WAL mode never wait for writers and take microseconds, so a
+    /// hop to GRDB's queues (a thread switch and a semaphore each way) would cost more than the query.
+    ///
+    /// - Parameter singleStatement: the body runs one SQL statement, which SQLite already reads from one
+    ///   snapshot, so the BEGIN/COMMIT GRDB wraps around reads for multi-statement consistency is skipped.
+    func read<T: Sendable>(singleStatement: Bool = false, _ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
         do {
-            return try await pool.read(body)
+            return try singleStatement ? unsafeReadHere(body) : readHere(body)
         } catch let error as MetadataStoreError {
             throw error
         } catch {
@@ -44,11 +49,21 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
+    private func readHere<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
+    }
+
+    private func unsafeReadHere<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.unsafeRead(body)
+    }
+
     func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
         do {
             return try await pool.write(body)
         } catch let error as MetadataStoreError {
             throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw MetadataStoreError(.insufficientStorage, "database disk is full", cause: error)
         } catch {
             throw MetadataStoreError(.database, "write failed", cause: error)
         }

@@ -33,8 +33,11 @@ public struct PierServer: Sendable {
     }
 
     /// Builds the HTTP application over already opened stores (also used by tests).
+    ///
+    /// - Parameter zeroCopy: send blob files with `sendfile(2)` on plain HTTP. Needs the real channel pipeline,
+    ///   so tests that call the responder without a server turn it off.
     public static func makeApplication(
-        configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = []
+        configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = [], zeroCopy: Bool = true
     ) throws -> some ApplicationProtocol {
         let registry = Registry(blobs: storage.blobs, metadata: storage.metadata, options: options(for: configuration), logger: logger)
         var extraHeaders = HTTPFields()
@@ -44,13 +47,16 @@ public struct PierServer: Sendable {
         }
         var accessLog = Logger(label: "pier.access")
         if !configuration.log.accessLog { accessLog.logLevel = .critical }
+        // sendfile(2) moves file bytes inside the kernel, which TLS cannot: only plain HTTP uses it.
+        let fileSends = configuration.http.tls == nil && zeroCopy ? FileSendRegistry() : nil
         let responder = RegistryResponder(
-            registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, accessLog: accessLog, logger: logger
+            registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, fileSends: fileSends,
+            accessLog: accessLog, logger: logger
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
-        var server = HTTPServerBuilder.http1(configuration: http1)
+        var server = HTTPServerBuilder.pierHTTP1(configuration: http1, fileSends: fileSends)
         if let tls = configuration.http.tls {
-            server = try .tls(.http1(configuration: http1), tlsConfiguration: try tlsConfiguration(tls))
+            server = try .tls(.pierHTTP1(configuration: http1, fileSends: nil), tlsConfiguration: try tlsConfiguration(tls))
         }
         return Application(
             responder: responder,
@@ -105,6 +111,10 @@ public struct PierServer: Sendable {
             ))
         }
         let application = try Self.makeApplication(configuration: configuration, storage: storage, logger: logger, services: services)
-        try await application.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        // SIGINT/SIGTERM stop accepting connections and let requests in flight finish, for at most
+        // `http.draintimeout`.
+        var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.http.drainTimeout * 1000))
+        try await ServiceGroup(configuration: group).run()
     }
 }

@@ -36,6 +36,14 @@ public protocol BlobStore: Sendable {
 
     /// Lists the digests of all stored blobs (for garbage collection and repair).
     func listBlobs() async throws -> [Digest]
+
+    /// The path of a stored blob's file on this machine, when the store keeps blobs as local files, so that the
+    /// server can send it with `sendfile(2)`; `nil` otherwise.
+    func localPath(of digest: Digest) -> String?
+}
+
+extension BlobStore {
+    public func localPath(of digest: Digest) -> String? { nil }
 }
 
 /// An open blob: its size, and its bytes streamed in chunks.

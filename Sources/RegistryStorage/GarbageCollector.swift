@@ -53,7 +53,7 @@ public struct GarbageCollector: Sendable {
                         report.manifests.append(location)
                     } else if try await metadata.deleteManifestIfCollectable(location, createdBefore: cutoff) {
                         report.manifests.append(location)
-                        logger.info("deleted manifest", metadata: ["repository": "\(location.repository)", "digest": "\(location.digest)"])
+                        logger.debug("deleted manifest", metadata: ["repository": "\(location.repository)", "digest": "\(location.digest)"])
                     }
                 }
                 if dryRun { break }
@@ -73,7 +73,7 @@ public struct GarbageCollector: Sendable {
                 try await blobs.delete(digest)
                 try await metadata.finishBlobDeletion(digest)
                 report.blobs.append(digest)
-                logger.info("deleted blob", metadata: ["digest": "\(digest)"])
+                logger.debug("deleted blob", metadata: ["digest": "\(digest)"])
             }
             if dryRun { break }
         }

@@ -77,7 +77,10 @@ extension Registry {
         var limit = options.maximumBlobSize - session.offset
         if let (first, last) = range {
             // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-a-blob-in-chunks
-            guard first == session.offset, last >= first else { throw rangeNotSatisfiable(session) }
+            // `last - first` cannot overflow (both are non-negative); bounding it keeps `+ 1` from overflowing.
+            guard first == session.offset, last >= first, last - first < options.maximumBlobSize else {
+                throw rangeNotSatisfiable(session)
+            }
             let rangeLength = last - first + 1
             if let length, length != rangeLength {
                 throw RegistryError(.sizeInvalid, message: "Content-Length does not match Content-Range", detail: "\(length) != \(rangeLength)")

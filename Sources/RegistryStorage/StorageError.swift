@@ -41,7 +41,7 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
 public struct MetadataStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable {
-            case missingReferences, busy, database
+            case missingReferences, busy, insufficientStorage, database
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -51,6 +51,8 @@ public struct MetadataStoreError: Error, Sendable, CustomStringConvertible {
         public static let missingReferences = Code(.missingReferences)
         /// The row is being changed by someone else (garbage collection deleting a blob); retry shortly.
         public static let busy = Code(.busy)
+        /// The database's disk is full.
+        public static let insufficientStorage = Code(.insufficientStorage)
         /// The database failed.
         public static let database = Code(.database)
     }

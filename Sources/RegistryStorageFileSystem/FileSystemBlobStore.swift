@@ -1,3 +1,4 @@
+import CPierSystem
 import NIOCore
 import RegistryCore
 import RegistryStorage
@@ -53,6 +54,10 @@ public struct FileSystemBlobStore: BlobStore {
         }
     }
 
+    public func localPath(of digest: Digest) -> String? {
+        blobPath(digest).string
+    }
+
     public func delete(_ digest: Digest) async throws {
         try await mapErrors { _ = try await fileSystem.removeItem(at: blobPath(digest), strategy: .platformDefault) }
     }
@@ -70,29 +75,36 @@ public struct FileSystemBlobStore: BlobStore {
         return try await mapErrors {
             try await fileSystem.withFileHandle(forWritingAt: uploadPath(id), options: .modifyFile(createIfNecessary: false)) { handle in
                 var hasher = hasher
-                var position = offset
                 var written: Int64 = 0
                 var pending = ByteBuffer()
-                for try await chunk in body {
-                    written += Int64(chunk.readableBytes)
-                    guard written <= limit else {
-                        throw BlobStoreError(.sizeExceeded, "body longer than \(limit) bytes")
+                // Hashing runs here while the previous buffer is written on the file system's thread pool.
+                var writer = PipelinedWriter(handle: handle, position: offset)
+                do {
+                    for try await chunk in body {
+                        written += Int64(chunk.readableBytes)
+                        guard written <= limit else {
+                            throw BlobStoreError(.sizeExceeded, "body longer than \(limit) bytes")
+                        }
+                        chunk.withUnsafeReadableBytes { hasher?.update($0) }
+                        if pending.readableBytes > 0, pending.readableBytes + chunk.readableBytes > capacity {
+                            try await writer.write(pending)
+                            pending = ByteBuffer()
+                        }
+                        if chunk.readableBytes >= capacity {
+                            try await writer.write(chunk)
+                        } else {
+                            if pending.capacity == 0 { pending.reserveCapacity(capacity) }
+                            var chunk = chunk
+                            pending.writeBuffer(&chunk)
+                        }
                     }
-                    chunk.withUnsafeReadableBytes { hasher?.update($0) }
-                    if pending.readableBytes > 0, pending.readableBytes + chunk.readableBytes > capacity {
-                        position += try await handle.write(contentsOf: pending, toAbsoluteOffset: position)
-                        pending.clear()
+                    if pending.readableBytes > 0 {
+                        try await writer.write(pending)
                     }
-                    if chunk.readableBytes >= capacity {
-                        position += try await handle.write(contentsOf: chunk, toAbsoluteOffset: position)
-                    } else {
-                        if pending.capacity == 0 { pending.reserveCapacity(capacity) }
-                        var chunk = chunk
-                        pending.writeBuffer(&chunk)
-                    }
-                }
-                if pending.readableBytes > 0 {
-                    position += try await handle.write(contentsOf: pending, toAbsoluteOffset: position)
+                    try await writer.finish()
+                } catch {
+                    try? await writer.finish()
+                    throw error
                 }
                 return (written, hasher)
             }
@@ -184,6 +196,53 @@ public struct FileSystemBlobStore: BlobStore {
             cause = (current as? FileSystemError)?.cause
         }
         return false
+    }
+}
+
+/// Writes buffers in order, one in flight at a time, so the caller can hash the next buffer meanwhile. Every
+/// few MiB it asks the kernel to start writing back what is done, so that the fsync at publish finds little
+/// left to flush instead of the whole blob.
+private struct PipelinedWriter {
+    let handle: WriteFileHandle
+    var position: Int64
+    private var inFlight: Task<Void, any Error>?
+    private var unsynced: Int64 = 0
+    private var syncedUpTo: Int64
+
+    init(handle: WriteFileHandle, position: Int64) {
+        self.handle = handle
+        self.position = position
+        self.syncedUpTo = position
+    }
+
+    mutating func write(_ buffer: ByteBuffer) async throws {
+        try await inFlight?.value
+        let handle = self.handle
+        let start = position
+        position += Int64(buffer.readableBytes)
+        unsynced += Int64(buffer.readableBytes)
+        var writeBackRange: (Int64, Int64)?
+        if unsynced >= 8 * 1024 * 1024 {
+            writeBackRange = (syncedUpTo, position - syncedUpTo)
+            syncedUpTo = position
+            unsynced = 0
+        }
+        let range = writeBackRange
+        inFlight = Task {
+            let count = try await handle.write(contentsOf: buffer, toAbsoluteOffset: start)
+            guard count == Int64(buffer.readableBytes) else { throw BlobStoreError(.io, "short write") }
+            if let (offset, length) = range {
+                try await handle.withUnsafeDescriptor { descriptor in
+                    // Errors surface at the fsync when the upload is published.
+                    _ = pier_start_writeback(descriptor.rawValue, offset, length)
+                }
+            }
+        }
+    }
+
+    mutating func finish() async throws {
+        defer { inFlight = nil }
+        try await inFlight?.value
     }
 }
 

@@ -1,11 +1,27 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import RegistryConfig
 import RegistryServer
 import RegistryStorage
 
 @main
+enum PierMain {
+    static func main() {
+        // Run Swift concurrency on NIO's event loops, so that a request never hops between NIO's threads and the
+        // concurrency pool (on two cores those context switches cost more than serving a manifest).
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        Task {
+            await Pier.main()
+            exit(0)
+        }
+        // The main actor (where argument parsing runs) is served by the main dispatch queue.
+        dispatchMain()
+    }
+}
+
 struct Pier: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pier",

@@ -1,0 +1,56 @@
+import NIOCore
+import NIOHTTP1
+
+/// Gives HTTP/1.0 clients the connection handling RFC 9112 §9.3 asks for, which Hummingbird's HTTP/1.1-only
+/// path leaves out: a 1.0 request with `Connection: keep-alive` gets that header back (ApacheBench `-k` and
+/// old proxies otherwise wait for a close that never comes), and one without it has its connection closed after
+/// the response. Sits in front of the HTTPTypes codec, where the request version is still known.
+final class HTTP10KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum Mode {
+        case http11
+        case keepAlive
+        case close
+    }
+
+    /// One entry per request whose response has not started yet (requests may be pipelined).
+    private var pending: [Mode] = []
+    private var current: Mode = .http11
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let head) = unwrapInboundIn(data) {
+            if head.version.major == 1, head.version.minor == 0 {
+                let keepAlive = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "keep-alive" }
+                pending.append(keepAlive ? .keepAlive : .close)
+            } else {
+                pending.append(.http11)
+            }
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head) where head.status.code >= 200:
+            current = pending.isEmpty ? .http11 : pending.removeFirst()
+            switch current {
+            case .http11: break
+            case .keepAlive: head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
+            case .close: head.headers.replaceOrAdd(name: "Connection", value: "close")
+            }
+            context.write(wrapOutboundOut(.head(head)), promise: promise)
+        case .end(let trailers) where current == .close:
+            let closed = context.eventLoop.makePromise(of: Void.self)
+            context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: closed)
+            let channel = context.channel
+            closed.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            closed.futureResult.cascade(to: promise)
+        default:
+            context.write(data, promise: promise)
+        }
+    }
+}

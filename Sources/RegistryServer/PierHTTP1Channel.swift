@@ -1,0 +1,37 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTPTypesHTTP1
+import RegistryHTTP
+
+/// Hummingbird's HTTP/1 child channel with ``HTTP10KeepAliveHandler`` inserted in front of its HTTPTypes codec.
+struct PierHTTP1Channel: ServerChildChannel {
+    let base: HTTP1Channel
+    /// Set when blob bodies may go by `sendfile(2)` (plain HTTP only).
+    let fileSends: FileSendRegistry?
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
+        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let codec = try channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
+            try channel.pipeline.syncOperations.addHandler(HTTP10KeepAliveHandler(), position: .before(codec.handler))
+            if let fileSends = self.fileSends {
+                try channel.pipeline.syncOperations.addHandler(FileRegionHandler(fileSends: fileSends), position: .before(codec.handler))
+            }
+            return value
+        }
+    }
+
+    func handle(value: HTTP1Channel.Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+extension HTTPServerBuilder {
+    /// An HTTP/1 server that also handles HTTP/1.0 keep-alive correctly, and sends blob files with `sendfile(2)`
+    /// when `fileSends` is given.
+    static func pierHTTP1(configuration: HTTP1Channel.Configuration, fileSends: FileSendRegistry?) -> HTTPServerBuilder {
+        .init { responder in
+            PierHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), fileSends: fileSends)
+        }
+    }
+}
