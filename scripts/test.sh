@@ -3,8 +3,8 @@
 # (SQLite headers, the real registry clients, the reference registry), builds once, and runs every suite.
 # The end-to-end suites are required here: a missing tool is a failure, never a skip.
 #
-#   bash scripts/test.sh            # everything
-#   bash scripts/test.sh --filter X # only tests matching X (passed to swift test)
+#   bash scripts/test.sh            # everything: Swift suites, then a bounded robustness run
+#   bash scripts/test.sh --filter X # only Swift tests matching X (passed to swift test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +45,16 @@ export PIER_E2E=1
 export PIER_BINARY="$PWD/.build/debug/pier"
 export PIER_E2E_VENV="$PWD/$venv"
 swift test --skip-build "$@"
+
+if [ $# -eq 0 ]; then
+  # A bounded run of the black-box robustness harness against the built binary: hostile requests (no 5xx
+  # for client errors, no hang, no crash), kill -9 during concurrent pushes (nothing acknowledged lost or
+  # corrupt, uploads resume), and a full disk (clean 507s, full recovery). tools/robustness/README.md has
+  # the full-size runs and their figures.
+  echo "==> robustness (bounded)"
+  pier_cmd="$PIER_BINARY serve --root {root} --addr {addr} --log-level warn"
+  robustness=tools/robustness/robustness.py
+  python3 "$robustness" hostile http://127.0.0.1:45931 --server-cmd "$pier_cmd" --count 4000 --seed 7
+  python3 "$robustness" crash http://127.0.0.1:45932 --server-cmd "$pier_cmd" --rounds 3 --pushers 10 --seed 7
+  python3 "$robustness" diskfull http://127.0.0.1:45933 --server-cmd "$pier_cmd"
+fi

@@ -55,7 +55,12 @@ struct ConfigurationOptions: ParsableArguments {
                 throw ValidationError("cannot read \(configFile): \(error.localizedDescription)")
             }
         }
-        var configuration = try ConfigurationLoader.load(yaml: yaml, path: configFile ?? "config.yml", environment: ProcessInfo.processInfo.environment)
+        var configuration: Configuration
+        do {
+            configuration = try ConfigurationLoader.load(yaml: yaml, path: configFile ?? "config.yml", environment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.message)
+        }
         if let root { configuration.storage.rootDirectory = root }
         if let addr {
             guard let (host, port) = ConfigurationLoader.parseAddress(addr) else { throw ValidationError("--addr must be host:port or :port") }
@@ -101,12 +106,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var options: ConfigurationOptions
 
     func run() async throws {
-        let configuration: Configuration
-        do {
-            configuration = try options.load()
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.message)
-        }
+        let configuration = try options.load()
         let logger = bootstrapLogging(configuration)
         do {
             try await PierServer(configuration: configuration, logger: logger).run()
@@ -135,12 +135,7 @@ struct CollectGarbage: AsyncParsableCommand {
     var keepUntagged = false
 
     func run() async throws {
-        let configuration: Configuration
-        do {
-            configuration = try options.load()
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.message)
-        }
+        let configuration = try options.load()
         guard let grace = ConfigurationLoader.parseDuration(grace) else { throw ValidationError("--grace must be a duration such as 1h") }
         let logger = bootstrapLogging(configuration)
         let storage = try await StorageStack.open(configuration, logger: logger)
