@@ -28,7 +28,8 @@ struct ClientBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where
                 let now = ContinuousClock.now
                 if now - windowStart >= ClientBody.rateWindow {
                     guard windowBytes >= ClientBody.minimumRate * Int(ClientBody.rateWindow.components.seconds) else {
-                        throw RegistryError(.blobUploadInvalid, message: "request body too slow; send at least 1 KiB/s")
+                        throw RegistryError(.blobUploadInvalid, message: "request body too slow; send at least 1 KiB/s",
+                                            headers: [("Connection", "close")])
                     }
                     windowStart = now
                     windowBytes = 0

@@ -48,7 +48,8 @@ struct ManifestController: Sendable {
     func putManifest(_ request: Request, repository: RepositoryName, reference: Reference) async throws -> Response {
         let limit = registry.options.maximumManifestSize
         if let length = try request.contentLength(), length > limit {
-            throw RegistryError(.sizeInvalid, status: 413, message: "manifest larger than \(limit) bytes")
+            // The body is not read, so end the connection rather than drain megabytes.
+            throw RegistryError(.sizeInvalid, status: 413, message: "manifest larger than \(limit) bytes", headers: [("Connection", "close")])
         }
         let buffer: ByteBuffer
         do {

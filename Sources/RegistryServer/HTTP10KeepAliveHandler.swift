@@ -5,6 +5,9 @@ import NIOHTTP1
 /// path leaves out: a 1.0 request with `Connection: keep-alive` gets that header back (ApacheBench `-k` and
 /// old proxies otherwise wait for a close that never comes), and one without it has its connection closed after
 /// the response. Sits in front of the HTTPTypes codec, where the request version is still known.
+///
+/// It also closes the connection after any response that says `Connection: close`: Pier sends that when it
+/// refuses a request whose body it will not read (too large, trickling), instead of draining the body.
 final class HTTP10KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -37,6 +40,9 @@ final class HTTP10KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandle
         switch unwrapOutboundIn(data) {
         case .head(var head) where head.status.code >= 200:
             current = pending.isEmpty ? .http11 : pending.removeFirst()
+            if head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "close" }) {
+                current = .close
+            }
             switch current {
             case .http11: break
             case .keepAlive: head.headers.replaceOrAdd(name: "Connection", value: "keep-alive")
