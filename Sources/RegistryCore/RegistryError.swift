@@ -83,16 +83,26 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
     public let message: String
     /// Unstructured detail (the offending value, say), rendered as a JSON string when present.
     public let detail: String?
-    /// Extra response headers (e.g. `Retry-After`, `Range`).
-    public let headers: [(String, String)]
+    /// What the response says besides the error body, rendered as headers by the HTTP layer.
+    public let hints: [Hint]
+
+    /// Facts an error response carries in headers; the HTTP layer owns the header names.
+    public enum Hint: Sendable, Equatable {
+        /// The state of an upload session, so the client can continue (`Location`, `Range`, `Docker-Upload-UUID`).
+        case uploadState(location: String, range: String, id: String)
+        /// Retry after this many seconds (`Retry-After`).
+        case retryAfter(seconds: Int)
+        /// The request body is not read: end the connection instead of draining it (`Connection: close`).
+        case closeConnection
+    }
 
     /// An error with `code`'s default status unless `status` is given.
-    public init(_ code: Code, status: Int? = nil, message: String, detail: String? = nil, headers: [(String, String)] = []) {
+    public init(_ code: Code, status: Int? = nil, message: String, detail: String? = nil, hints: [Hint] = []) {
         self.code = code
         self.status = status ?? code.defaultStatus
         self.message = message
         self.detail = detail
-        self.headers = headers
+        self.hints = hints
     }
 
     public var description: String {

@@ -29,7 +29,7 @@ struct ClientBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where
                 if now - windowStart >= ClientBody.rateWindow {
                     guard windowBytes >= ClientBody.minimumRate * Int(ClientBody.rateWindow.components.seconds) else {
                         throw RegistryError(.blobUploadInvalid, message: "request body too slow; send at least 1 KiB/s",
-                                            headers: [("Connection", "close")])
+                                            hints: [.closeConnection])
                     }
                     windowStart = now
                     windowBytes = 0

@@ -22,14 +22,23 @@ enum ErrorResponse {
         case _ where isOutOfSpace(error):
             registryError = RegistryError(.unknown, status: 507, message: "the registry is out of storage space; try again later")
         case let error as MetadataStoreError where error.code == .busy:
-            registryError = RegistryError(.unknown, status: 503, message: "the registry is busy; retry", headers: [("Retry-After", "1")])
+            registryError = RegistryError(.unknown, status: 503, message: "the registry is busy; retry", hints: [.retryAfter(seconds: 1)])
         default:
             logger.error("request failed", metadata: ["error": "\(error)"])
             registryError = .internal("internal server error")
         }
         var headers: HTTPFields = [.contentType: "application/json"]
-        for (name, value) in registryError.headers {
-            if let name = HTTPField.Name(name) { headers.append(HTTPField(name: name, value: value)) }
+        for hint in registryError.hints {
+            switch hint {
+            case .uploadState(let location, let range, let id):
+                headers[.location] = location
+                headers[.range] = range
+                headers[.dockerUploadUUID] = id
+            case .retryAfter(let seconds):
+                headers[.retryAfter] = String(seconds)
+            case .closeConnection:
+                headers[.connection] = "close"
+            }
         }
         var json = #"{"errors":[{"code":""# + registryError.code.description + #"","message":"#
         json += jsonString(registryError.message)

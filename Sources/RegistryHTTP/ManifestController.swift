@@ -49,7 +49,7 @@ struct ManifestController: Sendable {
         let limit = registry.options.maximumManifestSize
         if let length = try request.contentLength(), length > limit {
             // The body is not read, so end the connection rather than drain megabytes.
-            throw RegistryError(.sizeInvalid, status: 413, message: "manifest larger than \(limit) bytes", headers: [("Connection", "close")])
+            throw RegistryError(.sizeInvalid, status: 413, message: "manifest larger than \(limit) bytes", hints: [.closeConnection])
         }
         let buffer: ByteBuffer
         do {

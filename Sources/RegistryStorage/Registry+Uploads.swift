@@ -93,7 +93,7 @@ extension Registry {
         }
         guard hashers.claim(session.id) else {
             throw RegistryError(.blobUploadInvalid, status: 416, message: "another request is writing this upload",
-                                headers: rangeHeaders(session))
+                                hints: [Self.uploadState(session)])
         }
         defer { hashers.release(session.id) }
         let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: session.algorithm)
@@ -177,13 +177,13 @@ extension Registry {
         }
     }
 
-    func rangeHeaders(_ session: UploadSession) -> [(String, String)] {
-        [("Range", session.range), ("Location", session.location), ("Docker-Upload-UUID", session.id)]
+    static func uploadState(_ session: UploadSession) -> RegistryError.Hint {
+        .uploadState(location: session.location, range: session.range, id: session.id)
     }
 
     private func rangeNotSatisfiable(_ session: UploadSession) -> RegistryError {
         RegistryError(.blobUploadInvalid, status: 416, message: "chunk does not start where the upload ends",
-                      detail: "upload is at offset \(session.offset)", headers: rangeHeaders(session))
+                      detail: "upload is at offset \(session.offset)", hints: [Self.uploadState(session)])
     }
 
     /// Turns blob-store failures a client can cause or should see into registry errors.

@@ -59,7 +59,7 @@ struct RegistryUploadTests {
                 try await registry.appendChunk(session.id, in: repository, range: (20, 29), length: 10, body: TestContent.body(Array(repeating: 2, count: 10)).async)
             }
             #expect(error?.status == 416)
-            #expect(error?.headers.contains { $0.0 == "Range" && $0.1 == "0-9" } == true)
+            #expect(error?.hints.contains { if case .uploadState(_, "0-9", session.id) = $0 { true } else { false } } == true)
             #expect(try await registry.uploadStatus(session.id, in: repository).offset == 10)
         }
     }
