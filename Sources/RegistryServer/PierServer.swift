@@ -129,5 +129,6 @@ public struct PierServer: Sendable {
         var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.http.drainTimeout * 1000))
         try await ServiceGroup(configuration: group).run()
+        logger.notice("Pier stopped")
     }
 }
