@@ -74,22 +74,21 @@ public struct FileSystemBlobStore: BlobStore {
         let capacity = writeBufferSize
         return try await mapErrors {
             try await fileSystem.withFileHandle(forWritingAt: uploadPath(id), options: .modifyFile(createIfNecessary: false)) { handle in
-                var hasher = hasher
                 var written: Int64 = 0
-                // Hashing runs here while the previous buffer is written on the file system's thread pool.
-                var writer = PipelinedWriter(handle: handle, position: offset, bufferSize: capacity)
+                // Hashing and writing run on other threads while this one receives the next chunks.
+                var writer = PipelinedWriter(handle: handle, position: offset, bufferSize: capacity, hasher: hasher)
+                let hasher: DigestHasher?
                 do {
                     for try await chunk in body {
                         written += Int64(chunk.readableBytes)
                         guard written <= limit else {
                             throw BlobStoreError(.sizeExceeded, "body longer than \(limit) bytes")
                         }
-                        chunk.withUnsafeReadableBytes { hasher?.update($0) }
                         try await writer.append(chunk)
                     }
-                    try await writer.finish()
+                    hasher = try await writer.finish()
                 } catch {
-                    try? await writer.finish()
+                    _ = try? await writer.finish()
                     throw error
                 }
                 return (written, hasher)
@@ -197,14 +196,17 @@ private struct PipelinedWriter {
     private var pending = ByteBuffer()
     private var spare: ByteBuffer?
     private var inFlight: Task<ByteBuffer, any Error>?
+    /// The running hash, one task per buffer, each continuing the previous one's state.
+    private var hashing: Task<DigestHasher?, Never>
     private var unsynced: Int64 = 0
     private var syncedUpTo: Int64
 
-    init(handle: WriteFileHandle, position: Int64, bufferSize: Int) {
+    init(handle: WriteFileHandle, position: Int64, bufferSize: Int, hasher: DigestHasher?) {
         self.handle = handle
         self.position = position
         self.syncedUpTo = position
         self.bufferSize = bufferSize
+        self.hashing = Task { hasher }
     }
 
     /// Adds a chunk; writes when a buffer is full.
@@ -222,13 +224,14 @@ private struct PipelinedWriter {
         pending.writeImmutableBuffer(chunk)
     }
 
-    /// Writes what is pending and waits for every write.
-    mutating func finish() async throws {
+    /// Writes what is pending, waits for every write, and returns the hash of everything appended.
+    mutating func finish() async throws -> DigestHasher? {
         if pending.readableBytes > 0 {
             try await flushPending()
         }
         defer { inFlight = nil }
         _ = try await inFlight?.value
+        return await hashing.value
     }
 
     private mutating func takeSpare() -> ByteBuffer {
@@ -249,6 +252,8 @@ private struct PipelinedWriter {
     }
 
     private mutating func submit(_ buffer: ByteBuffer) async throws {
+        // One write and one hash in flight: memory stays bounded, and the finished buffer is free to reuse.
+        _ = await hashing.value
         if let written = try await inFlight?.value, written.capacity >= bufferSize {
             spare = written
         }
@@ -263,6 +268,12 @@ private struct PipelinedWriter {
             unsynced = 0
         }
         let range = writeBackRange
+        let previous = hashing
+        hashing = Task {
+            guard var hasher = await previous.value else { return nil }
+            buffer.withUnsafeReadableBytes { hasher.update($0) }
+            return hasher
+        }
         inFlight = Task {
             let count = try await handle.write(contentsOf: buffer, toAbsoluteOffset: start)
             guard count == Int64(buffer.readableBytes) else { throw BlobStoreError(.io, "short write") }
