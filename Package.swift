@@ -60,6 +60,7 @@ let package = Package(
             dependencies: [
                 "RegistryStorage", "RegistryCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -11,15 +11,7 @@ extension SQLiteMetadataStore {
     }
 
     public func blob(_ digest: Digest, in repository: RepositoryName) async throws -> BlobInfo? {
-        try await read(singleStatement: true) { db in
-            let row = try Self.fetchOne(db, """
-                SELECT b.size, rb.touched_at FROM repositories r
-                JOIN repository_blobs rb ON rb.repository_id = r.id
-                JOIN blobs b ON b.digest = rb.digest
-                WHERE r.name = ? AND rb.digest = ? AND b.state = 0
-                """, [repository.value, digest.description])
-            return row.map { BlobInfo(digest: digest, size: $0[0], touchedAt: Self.date($0[1])) }
-        }
+        try lookups.blob(digest, in: repository)
     }
 
     public func blob(_ digest: Digest) async throws -> BlobInfo? {

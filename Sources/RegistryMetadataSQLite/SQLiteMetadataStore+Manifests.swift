@@ -59,27 +59,7 @@ extension SQLiteMetadataStore {
     }
 
     public func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest? {
-        try await read(singleStatement: true) { db in
-            let columns = withContent ? "m.digest, m.media_type, m.size, m.content" : "m.digest, m.media_type, m.size"
-            let row: Row?
-            switch reference {
-            case .tag(let tag):
-                row = try Self.fetchOne(db, """
-                    SELECT \(columns) FROM repositories r
-                    JOIN tags t ON t.repository_id = r.id
-                    JOIN manifests m ON m.id = t.manifest_id
-                    WHERE r.name = ? AND t.name = ?
-                    """, [repository.value, tag.value])
-            case .digest(let digest):
-                row = try Self.fetchOne(db, """
-                    SELECT \(columns) FROM repositories r JOIN manifests m ON m.repository_id = r.id
-                    WHERE r.name = ? AND m.digest = ?
-                    """, [repository.value, digest.description])
-            }
-            guard let row, let digest = Digest(row[0] as String) else { return nil }
-            let content: [UInt8]? = withContent ? [UInt8](row[3] as Data) : nil
-            return StoredManifest(digest: digest, mediaType: row[1], size: row[2], content: content)
-        }
+        try lookups.manifest(reference, in: repository, withContent: withContent)
     }
 
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {

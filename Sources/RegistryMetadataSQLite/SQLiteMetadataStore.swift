@@ -8,6 +8,8 @@ import RegistryStorage
 /// the last commits but never corrupts the database or breaks the blob-first write order.
 public final class SQLiteMetadataStore: MetadataStore {
     let pool: DatabasePool
+    /// The pull path's lookups, on connections of their own (see ``SQLiteLookups``).
+    let lookups: SQLiteLookups
 
     /// How long a garbage-collection claim on a blob holds off a publisher before it is considered abandoned.
     static let deletionClaimLifetime: Int64 = 300_000
@@ -25,6 +27,7 @@ public final class SQLiteMetadataStore: MetadataStore {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteSchema.migrator.migrate(pool)
+            lookups = SQLiteLookups(path: path)
         } catch {
             throw MetadataStoreError(.database, "cannot open metadata database at \(path)", cause: error)
         }
