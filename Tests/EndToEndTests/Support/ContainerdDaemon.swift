@@ -4,7 +4,7 @@ import Testing
 /// A private containerd daemon (own root, state and socket in a temporary directory, CRI plugin off),
 /// driven with `ctr -a <socket>`.
 final class ContainerdDaemon: Sendable, DiagnosticLog {
-    /// The daemon of the running suite (set by ``ContainerdDaemonTrait``).
+    /// The daemon of the running suite (set by ``SuiteServiceTrait``).
     @TaskLocal static var current: ContainerdDaemon?
 
     let directory: TemporaryDirectory
@@ -72,27 +72,13 @@ final class ContainerdDaemon: Sendable, DiagnosticLog {
     func logTail(lines: Int) -> String { process.logTail(lines: lines) }
 }
 
-/// Runs a whole suite with one private containerd daemon (see ``ContainerdDaemon``).
-struct ContainerdDaemonTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func scopeProvider(for test: Test, testCase: Test.Case?) -> ContainerdDaemonTrait? {
-        test.isSuite ? self : nil
-    }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let daemon = try await ContainerdDaemon.start()
-        do {
-            try await ContainerdDaemon.$current.withValue(daemon) { try await function() }
-        } catch {
-            await daemon.stop()
-            throw error
-        }
-        await daemon.stop()
+extension ContainerdDaemon: SuiteService {
+    static func withCurrent(_ service: ContainerdDaemon, _ body: () async throws -> Void) async throws {
+        try await $current.withValue(service) { try await body() }
     }
 }
 
-extension Trait where Self == ContainerdDaemonTrait {
+extension Trait where Self == SuiteServiceTrait<ContainerdDaemon> {
     /// Runs the suite with its own containerd daemon.
-    static var containerdDaemon: Self { ContainerdDaemonTrait() }
+    static var containerdDaemon: Self { SuiteServiceTrait() }
 }

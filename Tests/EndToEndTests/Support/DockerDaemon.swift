@@ -5,7 +5,7 @@ import Testing
 /// client config in a temporary directory; no iptables, no bridge, vfs storage. 127.0.0.0/8 counts
 /// as an insecure registry by default, so plain-HTTP pier needs no flag.
 final class DockerDaemon: Sendable, DiagnosticLog {
-    /// The daemon of the running suite (set by ``DockerDaemonTrait``).
+    /// The daemon of the running suite (set by ``SuiteServiceTrait``).
     @TaskLocal static var current: DockerDaemon?
 
     let directory: TemporaryDirectory
@@ -76,27 +76,13 @@ final class DockerDaemon: Sendable, DiagnosticLog {
     func logTail(lines: Int) -> String { process.logTail(lines: lines) }
 }
 
-/// Runs a whole suite with one private dockerd (see ``DockerDaemon``).
-struct DockerDaemonTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func scopeProvider(for test: Test, testCase: Test.Case?) -> DockerDaemonTrait? {
-        test.isSuite ? self : nil
-    }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let daemon = try await DockerDaemon.start()
-        do {
-            try await DockerDaemon.$current.withValue(daemon) { try await function() }
-        } catch {
-            await daemon.stop()
-            throw error
-        }
-        await daemon.stop()
+extension DockerDaemon: SuiteService {
+    static func withCurrent(_ service: DockerDaemon, _ body: () async throws -> Void) async throws {
+        try await $current.withValue(service) { try await body() }
     }
 }
 
-extension Trait where Self == DockerDaemonTrait {
+extension Trait where Self == SuiteServiceTrait<DockerDaemon> {
     /// Runs the suite with its own dockerd.
-    static var dockerDaemon: Self { DockerDaemonTrait() }
+    static var dockerDaemon: Self { SuiteServiceTrait() }
 }
