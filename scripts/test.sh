@@ -52,9 +52,10 @@ if [ $# -eq 0 ]; then
   # corrupt, uploads resume), and a full disk (clean 507s, full recovery). tools/robustness/README.md has
   # the full-size runs and their figures.
   echo "==> robustness (bounded)"
+  # Ports below the kernel's ephemeral range (32768-60999), so no client socket of an earlier step holds them.
   pier_cmd="$PIER_BINARY serve --root {root} --addr {addr} --log-level warn"
   robustness=tools/robustness/robustness.py
-  python3 "$robustness" hostile http://127.0.0.1:45931 --server-cmd "$pier_cmd" --count 4000 --seed 7
-  python3 "$robustness" crash http://127.0.0.1:45932 --server-cmd "$pier_cmd" --rounds 3 --pushers 10 --seed 7
-  python3 "$robustness" diskfull http://127.0.0.1:45933 --server-cmd "$pier_cmd"
+  python3 "$robustness" hostile http://127.0.0.1:25931 --server-cmd "$pier_cmd" --count 4000 --seed 7
+  python3 "$robustness" crash http://127.0.0.1:25932 --server-cmd "$pier_cmd" --rounds 3 --pushers 10 --seed 7
+  python3 "$robustness" diskfull http://127.0.0.1:25933 --server-cmd "$pier_cmd"
 fi
