@@ -1,0 +1,1 @@
+// RegistryProxy: the upstream client and the pull-through cache (issue 3).
