@@ -1,0 +1,54 @@
+import Foundation
+
+/// Identifies a bearer token: the token endpoint (realm and service) and the scope it grants.
+struct TokenKey: Hashable, Sendable {
+    var realm: String
+    var service: String?
+    var scope: String
+}
+
+/// A bearer token and the instant after which it is no longer sent.
+struct BearerToken: Sendable {
+    /// The opaque token. Never logged.
+    var value: String
+    /// A little before the token expires, so that a request never carries a token that expires in flight.
+    var usableUntil: ContinuousClock.Instant
+}
+
+/// The JSON a token endpoint answers with.
+// https://distribution.github.io/distribution/spec/auth/token/#token-response-fields
+struct TokenResponse: Decodable {
+    var token: String?
+    var accessToken: String?
+    var expiresIn: Int?
+    var issuedAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case token
+        case accessToken = "access_token"
+        case expiresIn = "expires_in"
+        case issuedAt = "issued_at"
+    }
+
+    /// The spec's default lifetime when `expires_in` is absent.
+    static let defaultLifetime = 60
+
+    /// The token to send: `token`, or `access_token` (OAuth2-style endpoints send only that one).
+    var value: String? {
+        if let token, !token.isEmpty { return token }
+        if let accessToken, !accessToken.isEmpty { return accessToken }
+        return nil
+    }
+
+    /// The token with its usable lifetime measured from `requestedAt`, the moment the token was asked for.
+    ///
+    /// `issued_at` is accepted but the lifetime is counted on the local monotonic clock from the request:
+    /// the upstream's wall clock may be skewed, and counting from before the request errs on the early side.
+    /// The token is dropped a tenth of its lifetime (at most 10 s) before it expires.
+    func bearerToken(requestedAt: ContinuousClock.Instant) -> BearerToken? {
+        guard let value else { return nil }
+        let lifetime = max(expiresIn ?? Self.defaultLifetime, 1)
+        let margin = Duration.milliseconds(min(10_000, lifetime * 100))
+        return BearerToken(value: value, usableUntil: requestedAt + .seconds(lifetime) - margin)
+    }
+}
