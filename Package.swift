@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "RegistryHTTP",
             dependencies: [
-                "RegistryStorage", "RegistryCore",
+                "RegistryStorage", "RegistryCore", "RegistryProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -100,8 +100,9 @@ let package = Package(
         .target(
             name: "RegistryServer",
             dependencies: [
-                "RegistryHTTP", "RegistryConfig", "RegistryStorage", "RegistryCore",
+                "RegistryHTTP", "RegistryConfig", "RegistryStorage", "RegistryCore", "RegistryProxy",
                 "RegistryStorageFileSystem", "RegistryMetadataSQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -69,10 +69,48 @@ public struct Configuration: Sendable, Equatable {
         public var drainTimeout: TimeInterval = 60
     }
 
+    /// One upstream registry that Pier mirrors (`proxy.remoteurl` or an entry of `mirrors`).
+    public struct Mirror: Sendable, Equatable {
+        /// The registry host clients name, e.g. `docker.io`, `ghcr.io`, `registry.example.com:5000`.
+        public var host: String
+        /// The upstream's base URL, e.g. `https://registry-1.docker.io`.
+        public var remoteURL: String
+        public var username: String?
+        public var password: String?
+        /// Cached content of this upstream expires this long after its last pull; `nil` takes `proxy.ttl`.
+        public var ttl: TimeInterval?
+
+        public init(host: String, remoteURL: String, username: String? = nil, password: String? = nil, ttl: TimeInterval? = nil) {
+            self.host = host
+            self.remoteURL = remoteURL
+            self.username = username
+            self.password = password
+            self.ttl = ttl
+        }
+    }
+
+    /// The pull-through cache (`proxy.*` and `mirrors.*`).
+    public struct Proxy: Sendable, Equatable {
+        /// Every mirrored upstream, in host order.
+        public var mirrors: [Mirror] = []
+        /// The host of the mirror that serves names given without a host (`proxy.remoteurl`, as Docker's
+        /// `registry-mirrors` sends them), if any.
+        public var defaultHost: String?
+        /// Cached content expires this long after its last pull (`proxy.ttl`, Distribution's default 168h).
+        public var ttl: TimeInterval = 168 * 3600
+        /// A cached tag is checked with its upstream at most this often (`proxy.revalidate`).
+        public var revalidate: TimeInterval = 60
+        /// The most bytes of cached blobs kept (`proxy.maxsize`); `nil` for no cap.
+        public var maxSize: Int64?
+
+        public var isEnabled: Bool { !mirrors.isEmpty }
+    }
+
     public var version = "0.1"
     public var log = Log()
     public var storage = Storage()
     public var http = HTTP()
+    public var proxy = Proxy()
     /// Page size of `/v2/_catalog` without `n` (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Keys that were accepted but have no effect in Pier, to be logged at start-up.
@@ -82,7 +120,7 @@ public struct Configuration: Sendable, Equatable {
 
     public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
         lhs.version == rhs.version && lhs.log == rhs.log && lhs.storage == rhs.storage && lhs.http == rhs.http
-            && lhs.catalogMaxEntries == rhs.catalogMaxEntries
+            && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy
     }
 }
 

@@ -123,7 +123,7 @@ public enum ConfigurationLoader {
             } else if name.hasPrefix("REGISTRY_AUTH") {
                 throw ConfigurationError("environment \(name): authentication (auth) is not supported yet; refusing to start a registry that would be open to everyone")
             } else if name.hasPrefix("REGISTRY_PROXY") {
-                throw ConfigurationError("environment \(name): the pull-through cache (proxy) is not supported yet")
+                throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _TTL, _REVALIDATE, _MAXSIZE)")
             }
         }
     }
@@ -220,6 +220,7 @@ public enum ConfigurationLoader {
             throw ConfigurationError("\(file): \(given.1): TLS needs both http.tls.certificate and http.tls.key")
         }
         if let drain = try duration("http.draintimeout") { configuration.http.drainTimeout = drain }
+        configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration)
         if let (value, origin) = try scalar("catalog.maxentries") {
             guard let count = Int(value), count > 0 else {
                 throw ConfigurationError("\(file): \(origin): 'catalog.maxentries' must be a positive number")
@@ -227,6 +228,133 @@ public enum ConfigurationLoader {
             configuration.catalogMaxEntries = count
         }
         return configuration
+    }
+
+    /// The `proxy` block (Distribution's single upstream) and Pier's `mirrors` map (more upstreams by host).
+    private static func proxy(
+        from entries: [String: Entry], file: String, scalar: (String) throws -> (String, String)?, duration: (String) throws -> TimeInterval?
+    ) throws -> Configuration.Proxy {
+        var proxy = Configuration.Proxy()
+        if let ttl = try duration("proxy.ttl") { proxy.ttl = ttl }
+        if let revalidate = try duration("proxy.revalidate") { proxy.revalidate = revalidate }
+        if let (value, origin) = try scalar("proxy.maxsize") {
+            guard let size = parseSize(value), size > 0 else {
+                throw ConfigurationError("\(file): \(origin): 'proxy.maxsize' must be a size such as 50GiB or 500MB, not '\(value)'")
+            }
+            proxy.maxSize = size
+        }
+        // mirrors.<host>.<setting>: hosts contain dots, settings do not, so the last component is the setting.
+        var byHost: [String: [String: Entry]] = [:]
+        for (key, entry) in entries where key.hasPrefix("mirrors.") {
+            let rest = key.dropFirst("mirrors.".count)
+            guard let dot = rest.lastIndex(of: "."), dot != rest.startIndex else {
+                throw ConfigurationError("\(file): \(entry.origin): 'mirrors' maps registry hosts to settings, e.g. mirrors.docker.io.remoteurl")
+            }
+            byHost[String(rest[..<dot]).lowercased(), default: [:]][String(rest[rest.index(after: dot)...])] = entry
+        }
+        for (host, settings) in byHost.sorted(by: { $0.key < $1.key }) {
+            func value(_ name: String) throws -> String? {
+                guard let entry = settings[name] else { return nil }
+                switch entry.value {
+                case .scalar(let value): return value
+                case .null: return nil
+                default: throw ConfigurationError("\(file): \(entry.origin): 'mirrors.\(host).\(name)' must be a single value")
+                }
+            }
+            for (name, entry) in settings where !["remoteurl", "username", "password", "ttl"].contains(name) {
+                throw ConfigurationError("\(file): \(entry.origin): unknown mirror setting 'mirrors.\(host).\(name)' (known: remoteurl, username, password, ttl)")
+            }
+            guard isRegistryHost(host) else {
+                throw ConfigurationError("\(file): mirrors: '\(host)' is not a registry host such as docker.io or registry.example.com:5000")
+            }
+            let origin = settings.values.map(\.origin).sorted().first ?? "mirrors"
+            guard let remote = try value("remoteurl") else {
+                throw ConfigurationError("\(file): \(origin): 'mirrors.\(host)' needs remoteurl")
+            }
+            var ttl: TimeInterval?
+            if let text = try value("ttl") {
+                guard let seconds = parseDuration(text) else {
+                    throw ConfigurationError("\(file): \(origin): 'mirrors.\(host).ttl' must be a duration such as 168h, not '\(text)'")
+                }
+                ttl = seconds
+            }
+            let mirror = Configuration.Mirror(
+                host: host, remoteURL: try remoteURL(remote, key: "mirrors.\(host).remoteurl", origin: origin, file: file),
+                username: try value("username"), password: try value("password"), ttl: ttl
+            )
+            proxy.mirrors.append(mirror)
+        }
+        if let (remote, origin) = try scalar("proxy.remoteurl") {
+            let url = try remoteURL(remote, key: "proxy.remoteurl", origin: origin, file: file)
+            let username = try scalar("proxy.username")?.0
+            let password = try scalar("proxy.password")?.0
+            if let index = proxy.mirrors.firstIndex(where: { $0.remoteURL == url }) {
+                // The same upstream under `mirrors` too: one cache, reachable both ways.
+                proxy.defaultHost = proxy.mirrors[index].host
+                if proxy.mirrors[index].username == nil { proxy.mirrors[index].username = username }
+                if proxy.mirrors[index].password == nil { proxy.mirrors[index].password = password }
+            } else {
+                let host = defaultHost(for: url)
+                guard !proxy.mirrors.contains(where: { $0.host == host }) else {
+                    throw ConfigurationError("\(file): \(origin): 'proxy.remoteurl' \(url) and 'mirrors.\(host)' name the same host with different URLs")
+                }
+                proxy.mirrors.append(Configuration.Mirror(host: host, remoteURL: url, username: username, password: password))
+                proxy.defaultHost = host
+            }
+        } else if let (_, origin) = try scalar("proxy.username") ?? scalar("proxy.password") {
+            throw ConfigurationError("\(file): \(origin): proxy credentials need 'proxy.remoteurl'")
+        }
+        return proxy
+    }
+
+    private static func remoteURL(_ value: String, key: String, origin: String, file: String) throws -> String {
+        guard let url = URL(string: value), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
+            let host = url.host, !host.isEmpty, url.query == nil
+        else {
+            throw ConfigurationError("\(file): \(origin): '\(key)' must be an http(s) URL such as https://registry-1.docker.io, not '\(value)'")
+        }
+        var trimmed = value
+        while trimmed.hasSuffix("/") { trimmed.removeLast() }
+        return trimmed
+    }
+
+    /// The host under which a `proxy.remoteurl` upstream's content is cached: Docker Hub's API host is `docker.io`
+    /// to every client, anything else is its own host (and port).
+    static func defaultHost(for url: String) -> String {
+        guard let components = URLComponents(string: url), let host = components.host?.lowercased() else { return "default" }
+        if ["registry-1.docker.io", "index.docker.io", "registry.hub.docker.com", "docker.io"].contains(host) { return "docker.io" }
+        if let port = components.port { return "\(host):\(port)" }
+        return host
+    }
+
+    /// A registry host as clients write it: DNS labels or an IPv4 address, optionally with a port.
+    static func isRegistryHost(_ host: String) -> Bool {
+        var name = Substring(host)
+        if let colon = name.lastIndex(of: ":") {
+            guard let port = Int(name[name.index(after: colon)...]), (1...65535).contains(port) else { return false }
+            name = name[..<colon]
+        }
+        let labels = name.split(separator: ".", omittingEmptySubsequences: false)
+        return !name.isEmpty && name.count <= 253 && labels.allSatisfy { label in
+            !label.isEmpty && label.count <= 63 && label.first != "-" && label.last != "-"
+                && label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        }
+    }
+
+    /// Parses a size: bytes, or a number with B, KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (1024).
+    public static func parseSize(_ value: String) -> Int64? {
+        let text = value.trimmingCharacters(in: .whitespaces)
+        let number = text.prefix { $0.isNumber || $0 == "." }
+        guard !number.isEmpty, let amount = Double(number) else { return nil }
+        let unit = text.dropFirst(number.count).trimmingCharacters(in: .whitespaces).lowercased()
+        let scales: [String: Double] = [
+            "": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+            "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824, "tib": 1_099_511_627_776,
+        ]
+        guard let scale = scales[unit] else { return nil }
+        let bytes = amount * scale
+        guard bytes.isFinite, bytes < 9e18 else { return nil }
+        return Int64(bytes)
     }
 
     /// Parses `host:port`, `:port`, `[v6]:port`.

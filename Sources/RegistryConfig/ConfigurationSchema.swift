@@ -56,7 +56,15 @@ enum ConfigurationSchema {
         "http.http2": .ignored,
         "http.h2c": .ignored,
         "auth": .refused("authentication (auth) is not supported yet; refusing to start a registry that would be open to everyone"),
-        "proxy": .refused("the pull-through cache (proxy) is not supported yet"),
+        "proxy.remoteurl": .supported,
+        "proxy.username": .supported,
+        "proxy.password": .supported,
+        "proxy.ttl": .supported,
+        // Pier's own: how often a cached tag is checked with its upstream, and the cache's size cap.
+        "proxy.revalidate": .supported,
+        "proxy.maxsize": .supported,
+        // Pier's own: more upstreams, by the registry host clients name (`mirrors.<host>.remoteurl`, …).
+        "mirrors": .map,
         "middleware": .ignored,
         "notifications": .ignored,
         "redis": .ignored,

@@ -16,6 +16,8 @@ extension HTTPField.Name {
     static let link = HTTPField.Name("Link")!
     /// A tag accepted with `?tag=` on a manifest push by digest.
     static let ociTag = HTTPField.Name("OCI-Tag")!
+    /// The registry host a mirror served a request for (containerd names it with `?ns=`).
+    static let ociNamespace = HTTPField.Name("OCI-Namespace")!
 }
 
 /// The value of `Docker-Distribution-API-Version`.

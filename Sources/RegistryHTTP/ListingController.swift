@@ -3,11 +3,13 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RegistryCore
+import RegistryProxy
 import RegistryStorage
 
 /// Content discovery: the catalog, tag lists and the referrers API.
 struct ListingController: Sendable {
     let registry: Registry
+    let pullThrough: PullThroughCache?
 
     /// GET `/v2/_catalog?n=&last=`, in lexical order, with `Link` to the next page.
     func catalog(_ request: Request) async throws -> Response {
@@ -26,9 +28,15 @@ struct ListingController: Sendable {
 
     /// GET `/v2/<name>/tags/list?n=&last=`.
     // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags
-    func listTags(_ request: Request, repository: RepositoryName) async throws -> Response {
+    /// - Parameter route: the upstream when the repository is mirrored.
+    func listTags(_ request: Request, repository: RepositoryName, route: MirrorRoute? = nil) async throws -> Response {
         let count = try parsePageSize(request.query("n"))
-        let page = try await registry.tags(in: repository, count: count, last: request.query("last"))
+        let page: Page<String>
+        if let route, let pullThrough {
+            page = try await pullThrough.tags(route: route, count: count, last: request.query("last"))
+        } else {
+            page = try await registry.tags(in: repository, count: count, last: request.query("last"))
+        }
         // Tags are restricted to [A-Za-z0-9._-], so they need no JSON escaping.
         let json = #"{"name":""# + repository.value + #"","tags":["# + page.items.map { "\"\($0)\"" }.joined(separator: ",") + "]}\n"
         var headers: HTTPFields = [:]

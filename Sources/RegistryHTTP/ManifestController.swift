@@ -3,18 +3,28 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import RegistryCore
+import RegistryProxy
 import RegistryStorage
 
 /// Manifests: `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 struct ManifestController: Sendable {
     let registry: Registry
+    let pullThrough: PullThroughCache?
 
     /// GET or HEAD a manifest: the stored bytes exactly, with their own media type.
     // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pulling-manifests
-    func getManifest(_ request: Request, repository: RepositoryName, reference: Reference, head: Bool) async throws -> Response {
-        var stored = try await registry.manifest(reference, in: repository, withContent: !head)
+    /// - Parameter route: the upstream when the repository is mirrored.
+    func getManifest(_ request: Request, repository: RepositoryName, reference: Reference, head: Bool, route: MirrorRoute? = nil) async throws -> Response {
+        let lookup: @Sendable (Reference, Bool) async throws -> StoredManifest
+        if let route, let pullThrough {
+            lookup = { try await pullThrough.manifest($0, route: route, withContent: $1) }
+        } else {
+            let registry = self.registry
+            lookup = { try await registry.manifest($0, in: repository, withContent: $1) }
+        }
+        var stored = try await lookup(reference, !head)
         if !head, let accept = request.headers[values: .accept].nilIfEmpty,
-            let fallback = try await legacyFallback(for: stored, accepting: accept, repository: repository)
+            let fallback = try await legacyFallback(for: stored, accepting: accept, lookup: lookup)
         {
             stored = fallback
         }
@@ -30,7 +40,9 @@ struct ManifestController: Sendable {
 
     /// A client that lists manifest types in `Accept` but not the stored index type gets the index's linux/amd64
     /// image instead, as Distribution does for clients that predate manifest lists; `nil` keeps the stored bytes.
-    private func legacyFallback(for stored: StoredManifest, accepting accept: [String], repository: RepositoryName) async throws -> StoredManifest? {
+    private func legacyFallback(
+        for stored: StoredManifest, accepting accept: [String], lookup: @Sendable (Reference, Bool) async throws -> StoredManifest
+    ) async throws -> StoredManifest? {
         guard MediaType.isIndex(stored.mediaType), let content = stored.content else { return nil }
         let accepted = Set(accept.flatMap { $0.split(separator: ",") }.map { MediaType.essence(of: $0) })
         let manifestTypes = accepted.intersection(MediaType.manifestTypes)
@@ -40,7 +52,7 @@ struct ManifestController: Sendable {
             let entry = index.manifests.first(where: { $0.platform?.os == "linux" && $0.platform?.architecture == "amd64" }),
             manifestTypes.contains(entry.mediaType)
         else { return nil }
-        return try? await registry.manifest(.digest(entry.digest), in: repository, withContent: true)
+        return try? await lookup(.digest(entry.digest), true)
     }
 
     /// PUT a manifest by tag or digest (with `?tag=` extra tags when by digest).

@@ -24,6 +24,14 @@ public enum RegistryPath: Equatable, Sendable {
     /// `/v2/<name>/referrers/<digest>`
     case referrers(name: String, digest: String)
 
+    /// The repository name the path names, if any.
+    var repositoryName: String? {
+        switch self {
+        case .base, .catalog: nil
+        case .tags(let name), .manifest(let name, _), .blob(let name, _), .uploads(let name), .upload(let name, _), .referrers(let name, _): name
+        }
+    }
+
     /// The longest path accepted; longer ones are rejected before any parsing.
     static let maximumLength = 2048
 

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import RegistryCore
+import RegistryProxy
 import RegistryStorage
 
 /// The whole HTTP API: parses the path from the right, dispatches to a controller, renders every error as the
@@ -16,6 +17,8 @@ public struct RegistryResponder: HTTPResponder {
     let blobs: BlobController
     let uploads: UploadController
     let listings: ListingController
+    /// The pull-through cache, when upstreams are mirrored.
+    let pullThrough: PullThroughCache?
     /// Headers added to every response (Distribution's `http.headers`).
     let extraHeaders: HTTPFields
     /// Distribution's `http.host`: when set, `Location` and `Link` URLs are absolute under it.
@@ -28,15 +31,17 @@ public struct RegistryResponder: HTTPResponder {
     ///   - externalURL: the externally reachable base URL (`http.host`), for absolute `Location` headers.
     ///   - accessLog: the logger that receives one `info` line per request.
     ///   - fileSends: when given, blob bodies are sent with `sendfile(2)` by a handler in the channel pipeline.
+    ///   - pullThrough: the pull-through cache, when upstreams are mirrored.
     public init(
         registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, fileSends: FileSendRegistry? = nil,
-        accessLog: Logger, logger: Logger
+        pullThrough: PullThroughCache? = nil, accessLog: Logger, logger: Logger
     ) {
         self.registry = registry
-        manifests = ManifestController(registry: registry)
-        blobs = BlobController(registry: registry, fileSends: fileSends)
+        self.pullThrough = pullThrough
+        manifests = ManifestController(registry: registry, pullThrough: pullThrough)
+        blobs = BlobController(registry: registry, fileSends: fileSends, pullThrough: pullThrough)
         uploads = UploadController(registry: registry)
-        listings = ListingController(registry: registry)
+        listings = ListingController(registry: registry, pullThrough: pullThrough)
         self.extraHeaders = extraHeaders
         self.externalURL = externalURL
         self.accessLog = accessLog
@@ -99,6 +104,16 @@ public struct RegistryResponder: HTTPResponder {
             throw RegistryError(.unsupported, status: 404, message: "no such endpoint")
         }
         let method = request.method
+        if let pullThrough, let name = path.repositoryName {
+            let namespace = request.uri.queryParameters["ns"].map(String.init)
+            if method == .get || method == .head {
+                if let route = try await pullThrough.route(name: name, namespace: namespace) {
+                    return try await routeMirrored(request, path: path, route: route)
+                }
+            } else if let mirror = pullThrough.mirror(owningWritesTo: name, namespace: namespace) {
+                throw RegistryError(.unsupported, status: 405, message: "\(name) is a read-only mirror of \(mirror.client.configuration.url)")
+            }
+        }
         switch path {
         case .base:
             guard method == .get || method == .head else { break }
@@ -146,6 +161,30 @@ public struct RegistryResponder: HTTPResponder {
             }
         }
         throw RegistryError(.unsupported, status: 405, message: "method \(method) not allowed here")
+    }
+
+    /// A read of a mirrored repository: served from the cache, filled from its upstream.
+    private func routeMirrored(_ request: Request, path: RegistryPath, route: MirrorRoute) async throws -> Response {
+        let head = request.method == .head
+        var response: Response
+        switch path {
+        case .manifest(_, let reference):
+            response = try await manifests.getManifest(
+                request, repository: route.repository, reference: try existingReference(reference), head: head, route: route
+            )
+        case .blob(_, let digest):
+            response = try await blobs.getBlob(request, repository: route.repository, digest: try Digest(parsing: digest), head: head, route: route)
+        case .tags:
+            guard !head else { throw RegistryError(.unsupported, status: 405, message: "method HEAD not allowed here") }
+            response = try await listings.listTags(request, repository: route.repository, route: route)
+        case .referrers(_, let digest):
+            guard !head else { throw RegistryError(.unsupported, status: 405, message: "method HEAD not allowed here") }
+            response = try await listings.listReferrers(request, repository: route.repository, subject: try Digest(parsing: digest))
+        default:
+            throw RegistryError(.unsupported, status: 405, message: "method \(request.method) not allowed here")
+        }
+        response.headers[.ociNamespace] = route.mirror.host
+        return response
     }
 
     /// A reference to look up: a string that cannot be a tag names nothing, so it is unknown (404), not invalid;

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -9,6 +10,7 @@ import NIOSSL
 import RegistryConfig
 import RegistryCore
 import RegistryHTTP
+import RegistryProxy
 import RegistryStorage
 import ServiceLifecycle
 import UnixSignals
@@ -36,10 +38,13 @@ public struct PierServer: Sendable {
     ///
     /// - Parameter zeroCopy: send blob files with `sendfile(2)` on plain HTTP. Needs the real channel pipeline,
     ///   so tests that call the responder without a server turn it off.
+    ///   - httpClient: the client for upstreams; required when the configuration mirrors any.
     public static func makeApplication(
-        configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = [], zeroCopy: Bool = true
+        configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = [], zeroCopy: Bool = true,
+        httpClient: HTTPClient? = nil
     ) throws -> some ApplicationProtocol {
         let registry = Registry(blobs: storage.blobs, metadata: storage.metadata, options: options(for: configuration), logger: logger)
+        let pullThrough = try httpClient.flatMap { try makePullThroughCache(configuration: configuration, registry: registry, httpClient: $0, logger: logger) }
         var extraHeaders = HTTPFields()
         for (name, values) in configuration.http.headers.sorted(by: { $0.key < $1.key }) {
             guard let fieldName = HTTPField.Name(name) else { throw ConfigurationError("http.headers: invalid header name '\(name)'") }
@@ -51,7 +56,7 @@ public struct PierServer: Sendable {
         let fileSends = configuration.http.tls == nil && zeroCopy ? FileSendRegistry() : nil
         let responder = RegistryResponder(
             registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, fileSends: fileSends,
-            accessLog: accessLog, logger: logger
+            pullThrough: pullThrough, accessLog: accessLog, logger: logger
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
         var server = HTTPServerBuilder.pierHTTP1(configuration: http1, fileSends: fileSends)
@@ -67,6 +72,33 @@ public struct PierServer: Sendable {
                 logger.notice("Pier is listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
             },
             logger: logger
+        )
+    }
+
+    /// The pull-through cache the configuration's `proxy` and `mirrors` describe; `nil` when it mirrors nothing.
+    public static func makePullThroughCache(
+        configuration: Configuration, registry: Registry, httpClient: HTTPClient, logger: Logger
+    ) throws -> PullThroughCache? {
+        let proxy = configuration.proxy
+        guard proxy.isEnabled else { return nil }
+        let mirrors = proxy.mirrors.map { mirror in
+            var upstream = UpstreamConfiguration(url: mirror.remoteURL, username: mirror.username, password: mirror.password)
+            upstream.retries = 2
+            let ttl = mirror.ttl ?? proxy.ttl
+            return Mirror(
+                host: mirror.host, client: UpstreamClient(configuration: upstream, httpClient: httpClient, logger: logger),
+                ttl: .milliseconds(Int64(ttl * 1000))
+            )
+        }
+        for mirror in mirrors {
+            logger.notice("mirroring an upstream", metadata: [
+                "host": "\(mirror.host)", "upstream": "\(mirror.client.configuration.url)",
+                "default": "\(mirror.host == proxy.defaultHost)",
+            ])
+        }
+        return PullThroughCache(
+            registry: registry, mirrors: mirrors, defaultHost: proxy.defaultHost,
+            revalidateInterval: .milliseconds(Int64(proxy.revalidate * 1000)), logger: logger
         )
     }
 
@@ -123,12 +155,21 @@ public struct PierServer: Sendable {
                 metadata: storage.metadata, settings: configuration.storage.uploadPurging, logger: logger
             ))
         }
-        let application = try Self.makeApplication(configuration: configuration, storage: storage, logger: logger, services: services)
+        let httpClient = configuration.proxy.isEnabled ? UpstreamClient.makeHTTPClient() : nil
+        let application = try Self.makeApplication(
+            configuration: configuration, storage: storage, logger: logger, services: services, httpClient: httpClient
+        )
         // SIGINT/SIGTERM stop accepting connections and let requests in flight finish, for at most
         // `http.draintimeout`.
         var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.http.drainTimeout * 1000))
-        try await ServiceGroup(configuration: group).run()
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch {
+            try? await httpClient?.shutdown()
+            throw error
+        }
+        try? await httpClient?.shutdown()
         logger.notice("Pier stopped")
     }
 }

@@ -24,6 +24,11 @@ public protocol BlobStore: Sendable {
         _ id: String, at offset: Int64, from body: Body, limit: Int64, hasher: DigestHasher?
     ) async throws -> (written: Int64, hasher: DigestHasher?) where Body.Element == ByteBuffer
 
+    /// Streams `range` of an upload in progress (bytes a finished ``writeUpload(_:at:from:limit:hasher:)`` wrote),
+    /// so that a pull-through cache can serve a blob while it is still arriving.
+    /// - Throws: `notFound` once the upload is gone (published or discarded); `unsupported` by stores that cannot.
+    func readUpload(_ id: String, range: Range<Int64>, to consumer: (ByteBuffer) async throws -> Void) async throws
+
     /// Hashes the first `length` bytes of an upload (when no running hash survived, e.g. after a restart).
     func hashUpload(_ id: String, length: Int64, algorithm: DigestAlgorithm) async throws -> Digest
 
@@ -44,6 +49,10 @@ public protocol BlobStore: Sendable {
 
 extension BlobStore {
     public func localPath(of digest: Digest) -> String? { nil }
+
+    public func readUpload(_ id: String, range: Range<Int64>, to consumer: (ByteBuffer) async throws -> Void) async throws {
+        throw BlobStoreError(.unsupported, "this blob store cannot read uploads in progress")
+    }
 }
 
 /// An open blob: its size, and its bytes streamed in chunks.

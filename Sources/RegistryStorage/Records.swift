@@ -50,12 +50,16 @@ public struct ManifestRecord: Sendable, Equatable {
     public var digest: Digest
     public var manifest: Manifest
     public var content: [UInt8]
+    /// Whether the repository must already hold everything the manifest references (a push); a pull-through
+    /// cache stores a manifest before the blobs it will fetch on demand.
+    public var referencesRequired: Bool
 
-    public init(repository: RepositoryName, digest: Digest, manifest: Manifest, content: [UInt8]) {
+    public init(repository: RepositoryName, digest: Digest, manifest: Manifest, content: [UInt8], referencesRequired: Bool = true) {
         self.repository = repository
         self.digest = digest
         self.manifest = manifest
         self.content = content
+        self.referencesRequired = referencesRequired
     }
 }
 

@@ -116,7 +116,7 @@ extension Registry {
         return advanced
     }
 
-    private func complete(_ session: UploadSession, digest: Digest) async throws -> BlobInfo {
+    func complete(_ session: UploadSession, digest: Digest) async throws -> BlobInfo {
         let computed: Digest
         // A crash between moving the upload into the blob store and recording it leaves the session with no
         // bytes: they already sit at their content address, verified before the move.

@@ -4,7 +4,7 @@ import RegistryCore
 public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable {
-            case notFound, insufficientStorage, io, digestMismatch, sizeExceeded
+            case notFound, insufficientStorage, io, digestMismatch, sizeExceeded, unsupported
         }
         private let value: Value
         private init(_ value: Value) { self.value = value }
@@ -20,6 +20,8 @@ public struct BlobStoreError: Error, Sendable, CustomStringConvertible {
         public static let digestMismatch = Code(.digestMismatch)
         /// The body is longer than the caller allowed.
         public static let sizeExceeded = Code(.sizeExceeded)
+        /// The store cannot do this.
+        public static let unsupported = Code(.unsupported)
     }
 
     public var code: Code

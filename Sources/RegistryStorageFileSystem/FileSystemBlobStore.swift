@@ -96,6 +96,23 @@ public struct FileSystemBlobStore: BlobStore {
         }
     }
 
+    public func readUpload(_ id: String, range: Range<Int64>, to consumer: (ByteBuffer) async throws -> Void) async throws {
+        let handle: ReadFileHandle
+        do {
+            handle = try await fileSystem.openFile(forReadingAt: uploadPath(id))
+        } catch let error as FileSystemError where error.code == .notFound {
+            throw BlobStoreError(.notFound, "no upload \(id)", cause: error)
+        }
+        let reader = FileBlobReader(handle: handle, size: range.upperBound, chunkSize: readChunkSize)
+        do {
+            try await reader.stream(range, to: consumer)
+        } catch {
+            try? await reader.close()
+            throw error
+        }
+        try await reader.close()
+    }
+
     public func hashUpload(_ id: String, length: Int64, algorithm: DigestAlgorithm) async throws -> Digest {
         try await mapErrors {
             try await fileSystem.withFileHandle(forReadingAt: uploadPath(id)) { handle in

@@ -61,6 +61,12 @@ public final class InMemoryBlobStore: BlobStore {
         return (Int64(bytes.count), hasher)
     }
 
+    public func readUpload(_ id: String, range: Range<Int64>, to consumer: (ByteBuffer) async throws -> Void) async throws {
+        guard let data = state.withLock({ $0.uploads[id] }) else { throw BlobStoreError(.notFound, "no upload \(id)") }
+        guard range.upperBound <= data.count else { throw BlobStoreError(.io, "upload \(id) is shorter than \(range.upperBound) bytes") }
+        try await consumer(ByteBuffer(bytes: data[Int(range.lowerBound)..<Int(range.upperBound)]))
+    }
+
     public func hashUpload(_ id: String, length: Int64, algorithm: DigestAlgorithm) async throws -> Digest {
         guard let data = state.withLock({ $0.uploads[id] }), data.count >= length else {
             throw BlobStoreError(.notFound, "no upload \(id)")

@@ -33,15 +33,21 @@ final class PierServer: Sendable, DiagnosticLog {
 
     /// Starts `pier serve --root <tmp>/data --addr 127.0.0.1:<free port>` and waits until
     /// `GET /v2/` answers 200. Retries with another port if the chosen one was taken meanwhile.
-    static func start(label: String) async throws -> PierServer {
+    /// - Parameter config: the text of a `config.yml` to serve with (root and address still come from the flags).
+    static func start(label: String, config: String? = nil) async throws -> PierServer {
         let binary = try EndToEnd.pierBinary()
         var failures: [String] = []
         for _ in 0..<3 {
             let directory = try TemporaryDirectory("pier-\(label)")
             let host = "127.0.0.1:\(try FreePort.find())"
+            var arguments = ["serve", "--root", directory.appending("data").path, "--addr", host, "--log-level", "info"]
+            if let config {
+                try Data(config.utf8).write(to: directory.appending("config.yml"))
+                arguments.insert(directory.appending("config.yml").path, at: 1)
+            }
             let process = try BackgroundProcess(
                 name: "pier", executable: binary.path,
-                arguments: ["serve", "--root", directory.appending("data").path, "--addr", host, "--log-level", "info"],
+                arguments: arguments,
                 logURL: directory.appending("pier.log"))
             let server = PierServer(host: host, directory: directory, process: process)
             if try await server.waitUntilReady(timeout: .seconds(30)) { return server }

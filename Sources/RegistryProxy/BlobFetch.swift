@@ -1,0 +1,248 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import RegistryCore
+import RegistryStorage
+import Synchronization
+
+/// One blob on its way from an upstream into the cache, readable by any number of clients while it arrives.
+///
+/// Readers get the bytes already written, but never the last one before the whole blob has been verified against
+/// its digest: a client can receive a truncated response (and the connection is closed), never a complete one with
+/// wrong bytes.
+public final class BlobFetch: Sendable {
+    public enum Outcome: Sendable {
+        case running
+        case stored(BlobInfo)
+        case failed(any Error)
+    }
+
+    struct State: Sendable {
+        /// The blob's size once the upstream has answered, when it said.
+        var size: Int64?
+        var fill: BlobFill?
+        var written: Int64 = 0
+        var headersReceived = false
+        var outcome: Outcome = .running
+        var waiters: [CheckedContinuation<Void, Never>] = []
+
+        var isRunning: Bool {
+            if case .running = outcome { return true }
+            return false
+        }
+    }
+
+    public let digest: Digest
+    let state = Mutex(State())
+
+    init(digest: Digest) {
+        self.digest = digest
+    }
+
+    /// The blob's size, once the upstream has answered (or the fetch has ended).
+    public var size: Int64? { state.withLock { $0.size } }
+
+    // MARK: Progress (the fetching task)
+
+    func started(size: Int64?, fill: BlobFill) {
+        update { state in
+            state.size = size
+            state.fill = fill
+            state.headersReceived = true
+        }
+    }
+
+    func advanced(_ fill: BlobFill) {
+        update { state in
+            state.fill = fill
+            state.written = fill.length
+        }
+    }
+
+    func finish(_ outcome: Outcome) {
+        update { state in
+            state.outcome = outcome
+            state.headersReceived = true
+            if case .stored(let info) = outcome { state.size = info.size }
+        }
+    }
+
+    private func update(_ change: (inout State) -> Void) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            change(&state)
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    // MARK: Reading
+
+    /// Waits until `ready` holds, and returns the state then.
+    func wait(until ready: @Sendable (State) -> Bool) async -> State {
+        while true {
+            if let now = state.withLock({ ready($0) ? $0 : nil }) { return now }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if ready(state) { return true }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        }
+    }
+
+    /// Waits for the upstream's answer: the outcome if the fetch has already ended, else `.running` with a size.
+    func waitForResponse() async -> State {
+        await wait { $0.headersReceived }
+    }
+
+    /// Streams `range` of the blob as it arrives, then from the store once verified.
+    /// - Throws: the fetch's failure, which aborts a response under way.
+    public func stream(_ range: Range<Int64>, registry: Registry, to consumer: (ByteBuffer) async throws -> Void) async throws {
+        var position = range.lowerBound
+        while position < range.upperBound {
+            let from = position
+            let now = await wait { state in
+                guard state.isRunning, let size = state.size else { return !state.isRunning }
+                return min(state.written, size - 1) > from
+            }
+            switch now.outcome {
+            case .failed(let error):
+                throw error
+            case .stored:
+                try await registry.streamBlob(digest, range: position..<range.upperBound, to: consumer)
+                return
+            case .running:
+                guard let fill = now.fill, let size = now.size else { continue }
+                let end = min(now.written, size - 1, range.upperBound)
+                do {
+                    try await registry.readFill(fill, range: position..<end) { chunk in
+                        position += Int64(chunk.readableBytes)
+                        try await consumer(chunk)
+                    }
+                } catch let error as BlobStoreError where error.code == .notFound {
+                    // Published (or discarded) meanwhile: the next wait sees the outcome.
+                    continue
+                }
+            }
+        }
+    }
+}
+
+extension PullThroughCache {
+    /// A blob of a mirrored repository, as it can be served.
+    public enum CachedBlob: Sendable {
+        /// In the store: serve it like any blob.
+        case stored(BlobInfo)
+        /// Arriving from the upstream; its size is known.
+        case arriving(BlobFetch, size: Int64)
+    }
+
+    /// A blob of a mirrored repository: from the store, linked from anywhere in the registry, or fetched from the
+    /// upstream (one fetch for all concurrent askers, streamed to them as it arrives).
+    public func blob(_ digest: Digest, route: MirrorRoute) async throws -> CachedBlob {
+        if let info = try? await registry.blob(digest, in: route.repository) { return .stored(info) }
+        if let info = try await registry.linkStoredBlob(digest, into: route.repository) { return .stored(info) }
+        let (fetch, isNew) = blobFetches.withLock { fetches -> (BlobFetch, Bool) in
+            if let running = fetches[digest] { return (running, false) }
+            let fetch = BlobFetch(digest: digest)
+            fetches[digest] = fetch
+            return (fetch, true)
+        }
+        if isNew {
+            // Not a child of the request: the cache fills even if the client that asked first goes away.
+            Task { await self.download(fetch, route: route) }
+        }
+        let answer = await fetch.waitForResponse()
+        switch answer.outcome {
+        case .stored(let info):
+            if try await registry.linkStoredBlob(digest, into: route.repository) == nil { throw RegistryError.blobUnknown(digest) }
+            return .stored(info)
+        case .failed(let error):
+            if let error = error as? UpstreamError { throw error.registryError(notFound: .blobUnknown(digest)) }
+            throw error
+        case .running:
+            if let size = answer.size { return .arriving(fetch, size: size) }
+            // The upstream did not say the size: serve once it is stored.
+            let end = await fetch.wait { !$0.isRunning }
+            if case .stored(let info) = end.outcome { return .stored(info) }
+            if case .failed(let error) = end.outcome {
+                if let error = error as? UpstreamError { throw error.registryError(notFound: .blobUnknown(digest)) }
+                throw error
+            }
+            throw RegistryError.blobUnknown(digest)
+        }
+    }
+
+    /// Fetches a blob into the store, writing it in growing batches so that readers get the first bytes quickly.
+    private func download(_ fetch: BlobFetch, route: MirrorRoute) async {
+        let digest = fetch.digest
+        let upstream = route.mirror.client.configuration.url
+        var fill: BlobFill?
+        do {
+            // A fetch that finished just before this one was registered has stored the blob already.
+            if let info = try await registry.linkStoredBlob(digest, into: route.repository) {
+                end(fetch, .stored(info))
+                return
+            }
+            let response = try await route.mirror.client.getBlob(repository: route.upstreamRepository, digest: digest)
+            let limit = registry.options.maximumBlobSize
+            if let size = response.size, size > limit {
+                throw RegistryError(.sizeInvalid, status: 502, message: "upstream \(upstream) offers a blob larger than the registry accepts")
+            }
+            var current = try await registry.beginFill(into: route.repository, algorithm: digest.algorithm)
+            fill = current
+            fetch.started(size: response.size, fill: current)
+            var batch: [ByteBuffer] = []
+            var batchBytes = 0
+            var threshold = 64 * 1024
+            for try await chunk in response.body {
+                batch.append(chunk)
+                batchBytes += chunk.readableBytes
+                if batchBytes >= threshold {
+                    try await registry.appendFill(&current, batch, limit: response.size ?? limit)
+                    fill = current
+                    fetch.advanced(current)
+                    batch.removeAll(keepingCapacity: true)
+                    batchBytes = 0
+                    threshold = min(threshold * 2, 4 * 1024 * 1024)
+                }
+            }
+            if !batch.isEmpty {
+                try await registry.appendFill(&current, batch, limit: response.size ?? limit)
+                fill = current
+                fetch.advanced(current)
+            }
+            if let size = response.size, current.length != size {
+                throw UpstreamError(.invalidResponse, upstream: upstream, message: "blob \(digest) ended after \(current.length) of \(size) bytes")
+            }
+            let info: BlobInfo
+            do {
+                info = try await registry.finishFill(current, as: digest)
+            } catch let error as RegistryError where error.code == .digestInvalid {
+                fill = nil
+                logger.error("upstream sent a blob that does not match its digest", metadata: [
+                    "upstream": "\(upstream)", "repository": "\(route.upstreamRepository)", "digest": "\(digest)",
+                ])
+                throw RegistryError.corruptUpstream(upstream, "a blob")
+            }
+            fill = nil
+            logger.info("cached a blob", metadata: ["repository": "\(route.repository)", "digest": "\(digest)", "size": "\(info.size)"])
+            end(fetch, .stored(info))
+        } catch {
+            if let fill { await registry.discardFill(fill) }
+            logger.warning("fetching a blob from its upstream failed", metadata: [
+                "upstream": "\(upstream)", "digest": "\(digest)", "error": "\(error)",
+            ])
+            end(fetch, .failed(error))
+        }
+    }
+
+    private func end(_ fetch: BlobFetch, _ outcome: BlobFetch.Outcome) {
+        // Forget the fetch first: a request arriving after this finds the blob stored (or starts a new attempt).
+        _ = blobFetches.withLock { $0.removeValue(forKey: fetch.digest) }
+        fetch.finish(outcome)
+    }
+}

@@ -1,1 +1,0 @@
-// RegistryProxy: the upstream client and the pull-through cache (issue 3).

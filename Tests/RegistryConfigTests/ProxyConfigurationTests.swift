@@ -1,0 +1,91 @@
+import RegistryConfig
+import Testing
+
+@Suite("Proxy configuration")
+struct ProxyConfigurationTests {
+    @Test("Distribution's proxy block makes a default upstream cached under docker.io")
+    func distributionProxyBlock() throws {
+        let yaml = """
+            proxy:
+              remoteurl: https://registry-1.docker.io/
+              username: me
+              password: secret
+              ttl: 72h
+            """
+        let proxy = try ConfigurationLoader.load(yaml: yaml).proxy
+        #expect(proxy.isEnabled)
+        #expect(proxy.defaultHost == "docker.io")
+        #expect(proxy.ttl == 72 * 3600)
+        #expect(proxy.mirrors == [Configuration.Mirror(host: "docker.io", remoteURL: "https://registry-1.docker.io", username: "me", password: "secret")])
+    }
+
+    @Test("mirrors map registry hosts, with dots and ports, to upstreams")
+    func mirrorsMap() throws {
+        let yaml = """
+            proxy:
+              remoteurl: https://registry-1.docker.io
+              revalidate: 30s
+              maxsize: 50GiB
+            mirrors:
+              docker.io:
+                remoteurl: https://registry-1.docker.io
+                username: hub-user
+              ghcr.io:
+                remoteurl: https://ghcr.io
+                ttl: 24h
+              registry.example.com:5000:
+                remoteurl: http://10.0.0.5:5000
+            """
+        let proxy = try ConfigurationLoader.load(yaml: yaml).proxy
+        #expect(proxy.mirrors.map(\.host) == ["docker.io", "ghcr.io", "registry.example.com:5000"])
+        #expect(proxy.defaultHost == "docker.io")
+        #expect(proxy.mirrors[0].username == "hub-user")
+        #expect(proxy.mirrors[1].ttl == 24 * 3600)
+        #expect(proxy.mirrors[2].remoteURL == "http://10.0.0.5:5000")
+        #expect(proxy.revalidate == 30)
+        #expect(proxy.maxSize == 50 * 1_073_741_824)
+    }
+
+    @Test("another upstream as the default is cached under its own host")
+    func defaultHostOfOtherUpstreams() throws {
+        let proxy = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: http://127.0.0.1:5600\n").proxy
+        #expect(proxy.defaultHost == "127.0.0.1:5600")
+        #expect(proxy.mirrors.map(\.remoteURL) == ["http://127.0.0.1:5600"])
+    }
+
+    @Test("REGISTRY_PROXY_* variables set the proxy block")
+    func environment() throws {
+        let configuration = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_PROXY_REMOTEURL": "https://ghcr.io", "REGISTRY_PROXY_USERNAME": "u", "REGISTRY_PROXY_PASSWORD": "p",
+            "REGISTRY_PROXY_TTL": "1h",
+        ])
+        #expect(configuration.proxy.defaultHost == "ghcr.io")
+        #expect(configuration.proxy.mirrors.first?.username == "u")
+        #expect(configuration.proxy.ttl == 3600)
+    }
+
+    @Test("malformed proxy settings are refused with the key and line", arguments: [
+        ("proxy:\n  remoteurl: ftp://x\n", "line 2"),
+        ("proxy:\n  remoteurl: not a url\n", "proxy.remoteurl"),
+        ("proxy:\n  username: u\n", "proxy.remoteurl"),
+        ("proxy:\n  remoteurl: https://x\n  maxsize: lots\n", "proxy.maxsize"),
+        ("proxy:\n  remoteurl: https://x\n  revalidate: often\n", "proxy.revalidate"),
+        ("mirrors:\n  ghcr.io:\n    username: u\n", "needs remoteurl"),
+        ("mirrors:\n  ghcr.io:\n    remoteurl: https://ghcr.io\n    colour: blue\n", "mirrors.ghcr.io.colour"),
+        ("mirrors:\n  bad_host!:\n    remoteurl: https://x\n", "not a registry host"),
+        ("mirrors:\n  ghcr.io: https://ghcr.io\n", "mirrors"),
+        ("proxy:\n  remoteurl: https://a.example\nmirrors:\n  a.example:\n    remoteurl: https://b.example\n", "same host"),
+    ])
+    func refused(yaml: String, expected: String) {
+        #expect {
+            try ConfigurationLoader.load(yaml: yaml)
+        } throws: { error in
+            "\(error)".contains(expected)
+        }
+    }
+
+    @Test("sizes", arguments: [("1024", Int64(1024)), ("500MB", 500_000_000), ("2GiB", 2_147_483_648), ("1.5 KiB", 1536)])
+    func sizes(text: String, bytes: Int64) {
+        #expect(ConfigurationLoader.parseSize(text) == bytes)
+    }
+}
