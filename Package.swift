@@ -177,7 +177,9 @@ let package = Package(
         .testTarget(
             name: "RegistryHTTPTests",
             dependencies: [
-                "RegistryHTTP", "RegistryServer", "RegistryTesting", "RegistryStorage", "RegistryCore", "RegistryConfig",
+                "RegistryHTTP", "RegistryServer", "RegistryTesting", "RegistryStorage", "RegistryCore", "RegistryConfig", "RegistryProxy",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -174,9 +174,10 @@ public struct RegistryResponder: HTTPResponder {
             )
         case .blob(_, let digest):
             response = try await blobs.getBlob(request, repository: route.repository, digest: try Digest(parsing: digest), head: head, route: route)
-        case .tags:
+        case .tags(let name):
             guard !head else { throw RegistryError(.unsupported, status: 405, message: "method HEAD not allowed here") }
-            response = try await listings.listTags(request, repository: route.repository, route: route)
+            // The listing carries the name the client asked for.
+            response = try await listings.listTags(request, repository: (try? RepositoryName(parsing: name)) ?? route.repository, route: route)
         case .referrers(_, let digest):
             guard !head else { throw RegistryError(.unsupported, status: 405, message: "method HEAD not allowed here") }
             response = try await listings.listReferrers(request, repository: route.repository, subject: try Digest(parsing: digest))

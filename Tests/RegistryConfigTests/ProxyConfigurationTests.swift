@@ -1,3 +1,4 @@
+import Foundation
 import RegistryConfig
 import Testing
 
@@ -40,10 +41,10 @@ struct ProxyConfigurationTests {
         #expect(proxy.mirrors.map(\.host) == ["docker.io", "ghcr.io", "registry.example.com:5000"])
         #expect(proxy.defaultHost == "docker.io")
         #expect(proxy.mirrors[0].username == "hub-user")
-        #expect(proxy.mirrors[1].ttl == 24 * 3600)
+        #expect(proxy.mirrors[1].ttl == TimeInterval(24 * 3600))
         #expect(proxy.mirrors[2].remoteURL == "http://10.0.0.5:5000")
         #expect(proxy.revalidate == 30)
-        #expect(proxy.maxSize == 50 * 1_073_741_824)
+        #expect(proxy.maxSize == Int64(50) * 1_073_741_824)
     }
 
     @Test("another upstream as the default is cached under its own host")

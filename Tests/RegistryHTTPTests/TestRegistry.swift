@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -6,6 +7,7 @@ import Logging
 import NIOCore
 import RegistryConfig
 import RegistryCore
+import RegistryProxy
 import RegistryServer
 import RegistryTesting
 
@@ -24,8 +26,17 @@ func withRegistry(
         var logger = Logger(label: "pier.test")
         logger.logLevel = .warning
         let storage = try await StorageStack.open(configuration, logger: logger)
-        let application = try PierServer.makeApplication(configuration: configuration, storage: storage, logger: logger, zeroCopy: live)
-        try await application.test(live ? .live : .router) { client in try await body(client) }
+        let httpClient = configuration.proxy.isEnabled ? UpstreamClient.makeHTTPClient() : nil
+        do {
+            let application = try PierServer.makeApplication(
+                configuration: configuration, storage: storage, logger: logger, zeroCopy: live, httpClient: httpClient
+            )
+            try await application.test(live ? .live : .router) { client in try await body(client) }
+        } catch {
+            try? await httpClient?.shutdown()
+            throw error
+        }
+        try await httpClient?.shutdown()
     }
 }
 
