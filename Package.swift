@@ -131,7 +131,8 @@ let package = Package(
         .executableTarget(
             name: "pier",
             dependencies: [
-                "RegistryServer", "RegistryConfig",
+                "RegistryServer", "RegistryConfig", "RegistryProxy", "RegistryStorage", "RegistryCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -93,6 +93,25 @@ public final class BlobFetch: Sendable {
         }
     }
 
+    /// Waits until the blob is stored and verified, reporting bytes written as they grow.
+    /// - Throws: the fetch's failure.
+    public func completion(progress: @Sendable (Int64) -> Void = { _ in }) async throws -> BlobInfo {
+        var reported: Int64 = -1
+        while true {
+            let seen = reported
+            let now = await wait { !$0.isRunning || $0.written != seen }
+            switch now.outcome {
+            case .stored(let info): return info
+            case .failed(let error):
+                if let error = error as? UpstreamError { throw error.registryError(notFound: .blobUnknown(digest)) }
+                throw error
+            case .running:
+                reported = now.written
+                progress(now.written)
+            }
+        }
+    }
+
     /// Waits for the upstream's answer: the outcome if the fetch has already ended, else `.running` with a size.
     func waitForResponse() async -> State {
         await wait { $0.headersReceived }

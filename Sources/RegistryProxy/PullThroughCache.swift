@@ -70,6 +70,16 @@ public final class PullThroughCache: Sendable {
         return nil
     }
 
+    /// The route for `name` at a registry `host` (the default upstream's when `nil`), as a user names an image.
+    /// - Throws: `nameUnknown` when no mirror serves that host.
+    public func route(host: String?, name: String) throws -> MirrorRoute {
+        guard let mirror = host.map({ mirror(forNamespace: $0) }) ?? defaultMirror else {
+            let known = mirrors.keys.sorted().joined(separator: ", ")
+            throw RegistryError(.nameUnknown, message: "no mirror for \(host ?? "images without a registry host") (mirrored: \(known))")
+        }
+        return try MirrorRoute(mirror: mirror, name: name)
+    }
+
     /// The mirror that owns `name` for writes: pushes into a mirrored namespace are refused, the default upstream
     /// aside (a push of a name there makes it a hosted repository).
     public func mirror(owningWritesTo name: String, namespace: String?) -> Mirror? {

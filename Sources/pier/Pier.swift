@@ -27,7 +27,7 @@ struct Pier: AsyncParsableCommand {
         commandName: "pier",
         abstract: "A container image registry: OCI Distribution and Docker Registry HTTP API v2.",
         version: "0.1.0",
-        subcommands: [Serve.self, CollectGarbage.self],
+        subcommands: [Serve.self, CollectGarbage.self, Prefetch.self],
         defaultSubcommand: Serve.self
     )
 }
