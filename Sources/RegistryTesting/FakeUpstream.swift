@@ -66,6 +66,10 @@ public final class FakeUpstream: Sendable {
         public var path: String
         /// The `Authorization` header, when sent.
         public var authorization: String?
+        /// The `Accept` header fields, joined with `, `, when sent.
+        public var accept: String?
+        /// The `User-Agent` header, when sent.
+        public var userAgent: String?
     }
 
     struct StoredManifest {
@@ -89,6 +93,7 @@ public final class FakeUpstream: Sendable {
         var authentication: Authentication
         var blobRedirect: BlobRedirect?
         var tokenField = "token"
+        var tagPageSize = 1000
         var manifests: [String: [String: StoredManifest]] = [:]
         var blobs: [String: [Digest: [UInt8]]] = [:]
         var faults: [FaultRule] = []
@@ -183,6 +188,11 @@ public final class FakeUpstream: Sendable {
     /// The JSON field the token endpoint puts the token in: `token` (default) or `access_token`.
     public func set(tokenField: String) {
         state.withLock { $0.tokenField = tokenField }
+    }
+
+    /// The most tags the fake lists in one page, whatever the client's `n` (to exercise `Link` pagination).
+    public func set(tagPageSize: Int) {
+        state.withLock { $0.tagPageSize = tagPageSize }
     }
 
     /// Applies `fault` to the next `count` requests under `/v2/` (or whose path contains `pathContaining`).
