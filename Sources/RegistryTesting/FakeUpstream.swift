@@ -205,6 +205,11 @@ public final class FakeUpstream: Sendable {
         state.withLock { $0.faults.append(FaultRule(fault: fault, remaining: nil, pathContaining: pathContaining)) }
     }
 
+    /// Invalidates every token issued so far (as a token revocation or a key rotation would).
+    public func revokeTokens() {
+        state.withLock { $0.tokens.removeAll() }
+    }
+
     /// Removes every pending fault.
     public func clearFaults() {
         state.withLock { $0.faults.removeAll() }

@@ -16,8 +16,8 @@ struct UpstreamClientFailureTests {
         try await withUpstream { upstream, client in
             let digest = upstream.addBlob(repository: Self.repository, bytes: [7, 7, 7])
             upstream.failNext(1, with: .status(429, retryAfter: 0))
-            let fetched8 = try await blobBytes(client, repository: Self.repository, digest: digest)
-            #expect(fetched8 == [7, 7, 7])
+            let received = try await blobBytes(client, repository: Self.repository, digest: digest)
+            #expect(received == [7, 7, 7])
             #expect(upstream.requests(method: "GET", path: "/v2/\(Self.repository)/blobs/\(digest)") == 2)
         }
     }
@@ -87,16 +87,16 @@ struct UpstreamClientFailureTests {
             cdn.addBlob(repository: "bucket", bytes: bytes)
 
             upstream.set(blobRedirect: .otherServer(baseURL: cdn.url))
-            let fetched9 = try await blobBytes(client, repository: Self.repository, digest: digest)
-            #expect(fetched9 == bytes)
+            let fromOtherHost = try await blobBytes(client, repository: Self.repository, digest: digest)
+            #expect(fromOtherHost == bytes)
             let landed = try #require(cdn.recordedRequests.last)
             #expect(landed.path == "/_cdn/\(digest)")
             #expect(landed.authorization == nil)
             #expect(upstream.recordedRequests.last?.authorization?.hasPrefix("Bearer ") == true)
 
             upstream.set(blobRedirect: .sameServer)
-            let fetched10 = try await blobBytes(client, repository: Self.repository, digest: digest)
-            #expect(fetched10 == bytes)
+            let fromSameHost = try await blobBytes(client, repository: Self.repository, digest: digest)
+            #expect(fromSameHost == bytes)
             let sameHost = try #require(upstream.recordedRequests.last)
             #expect(sameHost.path == "/_cdn/\(digest)")
             #expect(sameHost.authorization?.hasPrefix("Bearer ") == true)
@@ -171,6 +171,43 @@ struct UpstreamClientFailureTests {
             let blob = try await client.getBlob(repository: Self.repository, digest: digest)
             let error = await #expect(throws: UpstreamError.self) { _ = try await collect(blob.body) }
             #expect(error?.code == .unreachable)
+        }
+    }
+
+    @Test("a token endpoint that fails is .unavailable naming its realm; a refused cached token is renewed once")
+    func tokenEndpointFailures() async throws {
+        try await withUpstream(authentication: .bearer(), configure: { $0.retries = 0 }) { upstream, client in
+            let digest = upstream.addBlob(repository: Self.repository, bytes: [5])
+            upstream.failNext(1, with: .status(503), pathContaining: "/token")
+            let error = await upstreamError { try await client.getBlob(repository: Self.repository, digest: digest) }
+            #expect(error?.code == .unavailable)
+            #expect(error?.message.contains("\(upstream.url)/token") == true)
+
+            let first = try await blobBytes(client, repository: Self.repository, digest: digest)
+            #expect(first == [5])
+            #expect(upstream.tokenRequests == 2)
+            upstream.revokeTokens()
+            let afterRevocation = try await blobBytes(client, repository: Self.repository, digest: digest)
+            #expect(afterRevocation == [5])
+            #expect(upstream.tokenRequests == 3)
+        }
+    }
+
+    @Test("AsyncHTTPClient's read timeout also counts a reader's pauses: a reader must keep reading")
+    func slowReader() async throws {
+        try await withUpstream(configure: { $0.readTimeout = .milliseconds(500); $0.retries = 0 }) { upstream, client in
+            let digest = upstream.addBlob(repository: Self.repository, bytes: TestContent.bytes(8 << 20))
+            let blob = try await client.getBlob(repository: Self.repository, digest: digest)
+            var received = 0
+            let error = await #expect(throws: UpstreamError.self) {
+                for try await chunk in blob.body {
+                    // Pausing longer than the read timeout stops reads from the socket (backpressure), and the timer fires.
+                    if received == 0 { try await Task.sleep(for: .milliseconds(1200)) }
+                    received += chunk.readableBytes
+                }
+            }
+            #expect(error?.code == .unreachable)
+            #expect(received < 8 << 20)
         }
     }
 

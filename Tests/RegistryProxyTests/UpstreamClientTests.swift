@@ -44,8 +44,8 @@ struct UpstreamClientTests {
             let digest = upstream.addBlob(repository: Self.repository, bytes: bytes)
             let blob = try await client.getBlob(repository: Self.repository, digest: digest)
             #expect(blob.size == Int64(bytes.count))
-            let fetched1 = try await collect(blob.body)
-            #expect(fetched1 == bytes)
+            let received = try await collect(blob.body)
+            #expect(received == bytes)
         }
     }
 
@@ -109,8 +109,8 @@ struct UpstreamClientTests {
         try await withUpstream(authentication: .bearer()) { upstream, client in
             upstream.set(tokenField: "access_token")
             let digest = upstream.addBlob(repository: Self.repository, bytes: [1, 2, 3])
-            let fetched2 = try await blobBytes(client, repository: Self.repository, digest: digest)
-            #expect(fetched2 == [1, 2, 3])
+            let received = try await blobBytes(client, repository: Self.repository, digest: digest)
+            #expect(received == [1, 2, 3])
             #expect(upstream.tokenRequests == 1)
         }
     }
@@ -122,8 +122,8 @@ struct UpstreamClientTests {
             configure: { $0.username = "alice"; $0.password = "s3cret" }
         ) { upstream, client in
             let digest = upstream.addBlob(repository: "team/app", bytes: [9, 9])
-            let fetched3 = try await blobBytes(client, repository: "team/app", digest: digest)
-            #expect(fetched3 == [9, 9])
+            let received = try await blobBytes(client, repository: "team/app", digest: digest)
+            #expect(received == [9, 9])
             #expect(upstream.tokenRequests == 1)
         }
     }
@@ -135,10 +135,10 @@ struct UpstreamClientTests {
         ) { upstream, client in
             let first = upstream.addBlob(repository: Self.repository, bytes: [1])
             let second = upstream.addBlob(repository: Self.repository, bytes: [2])
-            let fetched4 = try await blobBytes(client, repository: Self.repository, digest: first)
-            #expect(fetched4 == [1])
-            let fetched5 = try await blobBytes(client, repository: Self.repository, digest: second)
-            #expect(fetched5 == [2])
+            let firstBytes = try await blobBytes(client, repository: Self.repository, digest: first)
+            #expect(firstBytes == [1])
+            let secondBytes = try await blobBytes(client, repository: Self.repository, digest: second)
+            #expect(secondBytes == [2])
             #expect(upstream.requests(method: "GET", path: "/v2/\(Self.repository)/blobs/\(first)") == 2)
             #expect(upstream.requests(method: "GET", path: "/v2/\(Self.repository)/blobs/\(second)") == 1)
             #expect(upstream.recordedRequests.last?.authorization?.hasPrefix("Basic ") == true)
@@ -195,12 +195,12 @@ struct UpstreamClientTests {
                 upstream.addManifest(repository: Self.repository, tag: tag, bytes: Array("{\"t\":\"\(tag)\"}".utf8))
             }
             upstream.set(tagPageSize: 2)
-            let fetched6 = try await client.listTags(repository: Self.repository, limit: 100)
-            #expect(fetched6 == ["a", "b", "c", "d", "e"])
+            let all = try await client.listTags(repository: Self.repository, limit: 100)
+            #expect(all == ["a", "b", "c", "d", "e"])
             #expect(upstream.recordedRequests.count == 3)
             upstream.resetCounters()
-            let fetched7 = try await client.listTags(repository: Self.repository, limit: 3)
-            #expect(fetched7 == ["a", "b", "c"])
+            let limited = try await client.listTags(repository: Self.repository, limit: 3)
+            #expect(limited == ["a", "b", "c"])
             #expect(upstream.recordedRequests.count == 2)
         }
     }
