@@ -25,11 +25,14 @@ struct UpstreamClientFailureTests {
     @Test("a persistent 503 is .unavailable with Retry-After after the bounded retries")
     func persistent503() async throws {
         try await withUpstream(configure: { $0.retries = 2; $0.maximumBackoff = .seconds(1) }) { upstream, client in
-            upstream.failAlways(with: .status(503, retryAfter: 0))
+            upstream.failAlways(with: .status(503, retryAfter: 1))
+            let start = ContinuousClock.now
             let error = await upstreamError { try await client.headManifest(repository: Self.repository, reference: "x", accept: manifestAccept) }
+            // Retry-After (1 s, within the maximum backoff) was honoured before each of the 2 retries.
+            #expect(ContinuousClock.now - start >= .seconds(2))
             #expect(error?.code == .unavailable)
             #expect(error?.status == 503)
-            #expect(error?.retryAfter == 0)
+            #expect(error?.retryAfter == 1)
             #expect(error?.message.contains(upstream.url) == true)
             #expect(upstream.requests(method: "HEAD", path: "/v2/\(Self.repository)/manifests/x") == 3)
         }
