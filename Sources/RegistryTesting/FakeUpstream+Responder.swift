@@ -29,7 +29,11 @@ extension FakeUpstream {
         let path = request.uri.path
         let method = request.method.rawValue
         let fault: Fault? = state.withLock { state in
-            state.requests.append(RecordedRequest(method: method, path: path, authorization: request.headers[.authorization]))
+            let accept = request.headers[values: .accept]
+            state.requests.append(
+                RecordedRequest(
+                    method: method, path: path, authorization: request.headers[.authorization],
+                    accept: accept.isEmpty ? nil : accept.joined(separator: ", "), userAgent: request.headers[.userAgent]))
             if path == "/token" { state.tokenRequests += 1 }
             guard
                 let index = state.faults.firstIndex(where: { rule in
@@ -154,13 +158,14 @@ extension FakeUpstream {
     }
 
     private func tags(_ request: Request, repository: String) -> Response {
-        guard let references = state.withLock({ $0.manifests[repository].map { Array($0.keys) } }) else {
+        let (stored, pageSize) = state.withLock { ($0.manifests[repository].map { Array($0.keys) }, $0.tagPageSize) }
+        guard let references = stored else {
             return Self.errorResponse(.notFound, code: "NAME_UNKNOWN")
         }
         var all = references.filter { Digest($0) == nil }.sorted()
         let query = request.uri.queryParameters
         if let last = query["last"].map(String.init) { all = all.filter { $0 > last } }
-        let limit = query["n"].flatMap { Int(String($0)) } ?? all.count
+        let limit = min(query["n"].flatMap { Int(String($0)) } ?? all.count, pageSize)
         let page = Array(all.prefix(limit))
         var headers: HTTPFields = [.contentType: "application/json"]
         if page.count < all.count, let last = page.last {

@@ -66,6 +66,10 @@ public final class FakeUpstream: Sendable {
         public var path: String
         /// The `Authorization` header, when sent.
         public var authorization: String?
+        /// The `Accept` header fields, joined with `, `, when sent.
+        public var accept: String?
+        /// The `User-Agent` header, when sent.
+        public var userAgent: String?
     }
 
     struct StoredManifest {
@@ -89,6 +93,7 @@ public final class FakeUpstream: Sendable {
         var authentication: Authentication
         var blobRedirect: BlobRedirect?
         var tokenField = "token"
+        var tagPageSize = 1000
         var manifests: [String: [String: StoredManifest]] = [:]
         var blobs: [String: [Digest: [UInt8]]] = [:]
         var faults: [FaultRule] = []
@@ -185,6 +190,11 @@ public final class FakeUpstream: Sendable {
         state.withLock { $0.tokenField = tokenField }
     }
 
+    /// The most tags the fake lists in one page, whatever the client's `n` (to exercise `Link` pagination).
+    public func set(tagPageSize: Int) {
+        state.withLock { $0.tagPageSize = tagPageSize }
+    }
+
     /// Applies `fault` to the next `count` requests under `/v2/` (or whose path contains `pathContaining`).
     public func failNext(_ count: Int, with fault: Fault, pathContaining: String? = nil) {
         state.withLock { $0.faults.append(FaultRule(fault: fault, remaining: count, pathContaining: pathContaining)) }
@@ -193,6 +203,11 @@ public final class FakeUpstream: Sendable {
     /// Applies `fault` to every request under `/v2/` (or whose path contains `pathContaining`) until ``clearFaults()``.
     public func failAlways(with fault: Fault, pathContaining: String? = nil) {
         state.withLock { $0.faults.append(FaultRule(fault: fault, remaining: nil, pathContaining: pathContaining)) }
+    }
+
+    /// Invalidates every token issued so far (as a token revocation or a key rotation would).
+    public func revokeTokens() {
+        state.withLock { $0.tokens.removeAll() }
     }
 
     /// Removes every pending fault.

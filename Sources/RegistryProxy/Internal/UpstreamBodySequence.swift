@@ -4,6 +4,9 @@ import NIOCore
 /// A response body that fails with ``UpstreamError`` `.unreachable` (naming the upstream) when the upstream
 /// goes silent past the read timeout or closes the connection early, instead of the HTTP client's own errors.
 ///
+/// The HTTP client's read timeout also fires when the *reader* pauses longer than it between chunks
+/// (backpressure stops reading from the socket): a consumer must keep reading.
+///
 /// It also checks the byte count against Content-Length: a body cut short must never look complete.
 struct UpstreamBodySequence: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
@@ -30,7 +33,8 @@ struct UpstreamBodySequence: AsyncSequence, Sendable {
                 finished = true
                 throw UpstreamError(
                     .unreachable, upstream: upstream,
-                    message: "upstream \(upstream) stopped sending the body of \(request) after \(received) bytes", cause: error)
+                    message: "upstream \(upstream) stopped sending the body of \(request) after \(received) bytes"
+                        + " (or the reader paused longer than the read timeout)", cause: error)
             }
             guard let chunk else {
                 finished = true
