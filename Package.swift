@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(
             name: "RegistryProxyTests",
             dependencies: [
-                "RegistryProxy", "RegistryStorage", "RegistryTesting", "RegistryCore",
+                "RegistryProxy", "RegistryStorage", "RegistryTesting", "RegistryCore", "RegistryMetadataSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -70,6 +70,13 @@ enum SQLiteSchema {
                 CREATE INDEX uploads_updated ON uploads(updated_at);
                 """)
         }
+        migrator.registerMigration("v2-pulled-at") { db in
+            // When a manifest was last pulled (milliseconds), for the expiry of cached content; NULL: never.
+            try db.execute(sql: """
+                ALTER TABLE manifests ADD COLUMN pulled_at INTEGER;
+                CREATE INDEX manifests_pulled ON manifests(COALESCE(pulled_at, created_at));
+                """)
+        }
         return migrator
     }
 }

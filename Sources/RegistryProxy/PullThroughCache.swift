@@ -22,6 +22,8 @@ public final class PullThroughCache: Sendable {
     let revalidated = Mutex<[String: ContinuousClock.Instant]>([:])
     /// Manifest fetches in flight, by `repository@reference`, so that concurrent misses share one.
     let manifestFetches = Mutex<[String: Task<StoredManifest, any Error>]>([:])
+    /// When each cached manifest's pull was last recorded (`repository@digest`), to record it at most once a minute.
+    let pullsRecorded = Mutex<[String: ContinuousClock.Instant]>([:])
     /// Blob fetches in flight, by digest.
     let blobFetches = Mutex<[Digest: BlobFetch]>([:])
 
@@ -48,6 +50,9 @@ public final class PullThroughCache: Sendable {
         self.revalidateDeadline = revalidateDeadline
         self.logger = logger
     }
+
+    /// Every mirrored upstream.
+    public var allMirrors: [Mirror] { mirrors.values.sorted { $0.host < $1.host } }
 
     // MARK: Routing
 
@@ -106,6 +111,7 @@ public final class PullThroughCache: Sendable {
     /// cached content is served as it is.
     public func manifest(_ reference: Reference, route: MirrorRoute, withContent: Bool) async throws -> StoredManifest {
         let cached = try await registry.metadata.manifest(reference, in: route.repository, withContent: withContent)
+        if let cached { await recordPull(of: cached.digest, in: route.repository) }
         let upstream = route.mirror.client.configuration.url
         switch reference {
         case .digest(let digest):
@@ -146,6 +152,20 @@ public final class PullThroughCache: Sendable {
                 }
                 throw error
             }
+        }
+    }
+
+    /// Records that a cached manifest was pulled, for expiry by ttl and by size (least recently pulled first).
+    private func recordPull(of digest: Digest, in repository: RepositoryName) async {
+        let key = "\(repository)@\(digest)"
+        let now = ContinuousClock.now
+        let due = pullsRecorded.withLock { recorded -> Bool in
+            if let last = recorded[key], now - last < .seconds(60) { return false }
+            recorded[key] = now
+            return true
+        }
+        if due, !registry.options.readOnly {
+            try? await registry.metadata.touchManifest(digest, in: repository)
         }
     }
 

@@ -39,12 +39,15 @@ public struct PierServer: Sendable {
     /// - Parameter zeroCopy: send blob files with `sendfile(2)` on plain HTTP. Needs the real channel pipeline,
     ///   so tests that call the responder without a server turn it off.
     ///   - httpClient: the client for upstreams; required when the configuration mirrors any.
+    ///   - registry: the registry to serve (built from `storage` when `nil`).
+    ///   - pullThrough: the pull-through cache (built with `httpClient` when `nil`).
     public static func makeApplication(
         configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = [], zeroCopy: Bool = true,
-        httpClient: HTTPClient? = nil
+        httpClient: HTTPClient? = nil, registry: Registry? = nil, pullThrough: PullThroughCache? = nil
     ) throws -> some ApplicationProtocol {
-        let registry = Registry(blobs: storage.blobs, metadata: storage.metadata, options: options(for: configuration), logger: logger)
-        let pullThrough = try httpClient.flatMap { try makePullThroughCache(configuration: configuration, registry: registry, httpClient: $0, logger: logger) }
+        let registry = registry ?? makeRegistry(configuration: configuration, storage: storage, logger: logger)
+        let pullThrough = try pullThrough
+            ?? httpClient.flatMap { try makePullThroughCache(configuration: configuration, registry: registry, httpClient: $0, logger: logger) }
         var extraHeaders = HTTPFields()
         for (name, values) in configuration.http.headers.sorted(by: { $0.key < $1.key }) {
             guard let fieldName = HTTPField.Name(name) else { throw ConfigurationError("http.headers: invalid header name '\(name)'") }
@@ -73,6 +76,11 @@ public struct PierServer: Sendable {
             },
             logger: logger
         )
+    }
+
+    /// The registry over opened stores.
+    public static func makeRegistry(configuration: Configuration, storage: StorageStack, logger: Logger) -> Registry {
+        Registry(blobs: storage.blobs, metadata: storage.metadata, options: options(for: configuration), logger: logger)
     }
 
     /// The pull-through cache the configuration's `proxy` and `mirrors` describe; `nil` when it mirrors nothing.
@@ -156,8 +164,18 @@ public struct PierServer: Sendable {
             ))
         }
         let httpClient = configuration.proxy.isEnabled ? UpstreamClient.makeHTTPClient() : nil
+        let registry = Self.makeRegistry(configuration: configuration, storage: storage, logger: logger)
+        let pullThrough = try httpClient.flatMap {
+            try Self.makePullThroughCache(configuration: configuration, registry: registry, httpClient: $0, logger: logger)
+        }
+        if let pullThrough, !configuration.storage.readOnly {
+            let expiry = CacheExpiry(registry: registry, mirrors: pullThrough.allMirrors, maxSize: configuration.proxy.maxSize, logger: logger)
+            // With a size cap, check often; ttl expiry alone can wait.
+            services.append(CacheExpiryService(expiry: expiry, interval: configuration.proxy.maxSize == nil ? .seconds(600) : .seconds(60), logger: logger))
+        }
         let application = try Self.makeApplication(
-            configuration: configuration, storage: storage, logger: logger, services: services, httpClient: httpClient
+            configuration: configuration, storage: storage, logger: logger, services: services, httpClient: httpClient,
+            registry: registry, pullThrough: pullThrough
         )
         // SIGINT/SIGTERM stop accepting connections and let requests in flight finish, for at most
         // `http.draintimeout`.

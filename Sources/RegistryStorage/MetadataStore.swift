@@ -99,4 +99,21 @@ public protocol MetadataStore: Sendable {
 
     /// Every digest the metadata store records as a blob, whatever its state (for finding orphaned bytes).
     func knownBlobDigests() async throws -> Set<Digest>
+
+    // MARK: Pull-through cache
+
+    /// Marks a manifest as pulled now (throttled by the caller), for the expiry of cached content.
+    func touchManifest(_ digest: Digest, in repository: RepositoryName) async throws
+
+    /// Manifests of repositories whose names start with one of `prefixes` followed by `/` (cached content), last
+    /// pulled (or stored, if never pulled) before `date`, least recently pulled first, at most `limit`.
+    func leastRecentlyPulledManifests(under prefixes: [String], pulledBefore date: Date, limit: Int) async throws -> [ManifestLocation]
+
+    /// The bytes of the stored blobs that manifests under `prefixes` reference and no manifest elsewhere does: what
+    /// the cache occupies beyond content it shares with hosted repositories.
+    func cachedBytes(under prefixes: [String]) async throws -> Int64
+
+    /// Stored blobs that no manifest references and that are linked only into repositories under `prefixes`, at most
+    /// `limit`: cached bytes that expiry has freed.
+    func unreferencedBlobs(linkedOnlyUnder prefixes: [String], limit: Int) async throws -> [Digest]
 }

@@ -1,0 +1,159 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import RegistryCore
+import RegistryMetadataSQLite
+import RegistryProxy
+import RegistryStorage
+import RegistryTesting
+import Testing
+
+/// Prefetching and expiry over real stores (SQLite metadata, in-memory blobs) and a fake upstream.
+@Suite("Cache: prefetch and expiry")
+struct CacheTests {
+    struct Fixture {
+        let upstream: FakeUpstream
+        let blobs: InMemoryBlobStore
+        let registry: Registry
+        let cache: PullThroughCache
+        let mirror: Mirror
+    }
+
+    /// Runs `body` with a cache mirroring a fake upstream as host `up.test`.
+    func withCache(ttl: Duration = .seconds(3600), _ body: (Fixture) async throws -> Void) async throws {
+        try await withTemporaryDirectory { directory in
+            let upstream = try await FakeUpstream.start()
+            let httpClient = UpstreamClient.makeHTTPClient()
+            let blobs = InMemoryBlobStore()
+            let registry = Registry(blobs: blobs, metadata: try SQLiteMetadataStore(path: directory + "/metadata.sqlite"), logger: testLogger)
+            let mirror = Mirror(
+                host: "up.test", client: UpstreamClient(configuration: .init(url: upstream.url), httpClient: httpClient, logger: testLogger), ttl: ttl
+            )
+            let cache = PullThroughCache(registry: registry, mirrors: [mirror], defaultHost: nil, logger: testLogger)
+            do {
+                try await body(Fixture(upstream: upstream, blobs: blobs, registry: registry, cache: cache, mirror: mirror))
+            } catch {
+                try? await httpClient.shutdown()
+                await upstream.stop()
+                throw error
+            }
+            try await httpClient.shutdown()
+            await upstream.stop()
+        }
+    }
+
+    /// Whether the blob store holds exactly these bytes under their digest.
+    static func stored(_ fixture: Fixture, _ bytes: [UInt8]) -> Bool {
+        fixture.blobs.bytes(of: Digest.of(bytes)).map { Digest.of($0) } == Digest.of(bytes)
+    }
+
+    /// Puts an image with the given layers (plus a config of its own) into the upstream.
+    @discardableResult
+    static func addImage(_ upstream: FakeUpstream, _ repository: String, tag: String, layers: [[UInt8]], seed: UInt64) -> Digest {
+        let config = TestContent.bytes(50, seed: seed)
+        let configDigest = upstream.addBlob(repository: repository, bytes: config)
+        let layerDescriptors = layers.map { (upstream.addBlob(repository: repository, bytes: $0), $0.count) }
+        return upstream.addManifest(
+            repository: repository, tag: tag,
+            bytes: TestContent.imageManifest(config: (configDigest, config.count), layers: layerDescriptors)
+        )
+    }
+
+    @Test("prefetch fetches a multi-platform image whole, or only the platforms asked for")
+    func prefetch() async throws {
+        try await withCache { fixture in
+            var children: [(Digest, Int)] = []
+            var layers: [[UInt8]] = []
+            for seed in UInt64(1)...3 {
+                let layer = TestContent.bytes(10_000, seed: seed * 10)
+                layers.append(layer)
+                let config = TestContent.bytes(50, seed: seed)
+                let configDigest = fixture.upstream.addBlob(repository: "lib/multi", bytes: config)
+                let layerDigest = fixture.upstream.addBlob(repository: "lib/multi", bytes: layer)
+                let manifest = TestContent.imageManifest(config: (configDigest, config.count), layers: [(layerDigest, layer.count)])
+                children.append((fixture.upstream.addManifest(repository: "lib/multi", tag: nil, bytes: manifest), manifest.count))
+            }
+            fixture.upstream.addManifest(repository: "lib/multi", tag: "v1", bytes: TestContent.index(children), mediaType: MediaType.ociIndex)
+            let prefetcher = Prefetcher(cache: fixture.cache)
+
+            let one = try await prefetcher.prefetch(ImageReference(parsing: "up.test/lib/multi:v1"), platforms: ["linux/arm64"])
+            #expect(one.manifests == 2 && one.blobs == 2 && one.fetchedBlobs == 2)
+            #expect(Self.stored(fixture, layers[1]), "the arm64 layer is cached")
+            #expect(!Self.stored(fixture, layers[0]), "the amd64 layer is not")
+
+            let all = try await prefetcher.prefetch(ImageReference(parsing: "up.test/lib/multi:v1"))
+            #expect(all.manifests == 4 && all.blobs == 6 && all.fetchedBlobs == 4, "what was cached is not fetched again")
+            for layer in layers { #expect(Self.stored(fixture, layer)) }
+            let repository = RepositoryName("up.test/lib/multi")!
+            #expect(try await fixture.registry.tags(in: repository, count: nil, last: nil).items == ["v1"])
+        }
+    }
+
+    @Test("image references parse as Docker reads them", arguments: [
+        ("docker.io/library/alpine:3.20", "docker.io", "library/alpine", "3.20"),
+        ("alpine", nil, "alpine", "latest"),
+        ("localhost:5000/team/app:v1", "localhost:5000", "team/app", "v1"),
+        ("team/app", nil, "team/app", "latest"),
+        ("registry.example.com/team/app", "registry.example.com", "team/app", "latest"),
+    ])
+    func imageReferences(text: String, host: String?, name: String, tag: String) throws {
+        let reference = try ImageReference(parsing: text)
+        #expect(reference.host == host && reference.name == name && reference.reference == .tag(Tag(tag)!))
+    }
+
+    @Test("expiry by size evicts the least recently pulled image, removes its bytes and keeps shared and hosted layers")
+    func sizeCap() async throws {
+        try await withCache { fixture in
+            let shared = TestContent.bytes(200_000, seed: 500)
+            let oldOnly = TestContent.bytes(300_000, seed: 501)
+            let newOnly = TestContent.bytes(300_000, seed: 502)
+            let hosted = TestContent.bytes(100_000, seed: 503)
+            Self.addImage(fixture.upstream, "lib/old", tag: "v1", layers: [shared, oldOnly, hosted], seed: 1)
+            Self.addImage(fixture.upstream, "lib/new", tag: "v1", layers: [shared, newOnly], seed: 2)
+            // A hosted repository holds one of the cached layers too.
+            try await fixture.registry.pushTestBlob(hosted, into: RepositoryName("team/app")!)
+            let hostedManifest = TestContent.imageManifest(config: (Digest.of(hosted), hosted.count), layers: [])
+            _ = try await fixture.registry.putManifest(hostedManifest, contentType: MediaType.ociManifest, in: RepositoryName("team/app")!, reference: .tag(Tag("v1")!))
+
+            let prefetcher = Prefetcher(cache: fixture.cache)
+            _ = try await prefetcher.prefetch(ImageReference(parsing: "up.test/lib/old:v1"))
+            _ = try await prefetcher.prefetch(ImageReference(parsing: "up.test/lib/new:v1"))
+            let expiry = CacheExpiry(registry: fixture.registry, mirrors: [fixture.mirror], maxSize: 600_000, grace: .zero, logger: testLogger)
+            let report = try await expiry.run()
+
+            #expect(report.evictedManifests == 1)
+            #expect(!Self.stored(fixture, oldOnly), "the evicted image's own layer is gone from storage")
+            #expect(Self.stored(fixture, shared), "a layer the remaining image uses stays")
+            #expect(Self.stored(fixture, newOnly))
+            #expect(Self.stored(fixture, hosted), "a layer a hosted image uses stays")
+            #expect(report.cachedBytes <= 600_000)
+            let hostedStill = try await fixture.registry.manifest(.tag(Tag("v1")!), in: RepositoryName("team/app")!, withContent: false)
+            #expect(hostedStill.digest == Digest.of(hostedManifest))
+            // The remaining image is served without the upstream.
+            fixture.upstream.resetCounters()
+            let route = try fixture.cache.route(host: "up.test", name: "lib/new")
+            _ = try await fixture.cache.manifest(.tag(Tag("v1")!), route: route, withContent: true)
+            guard case .stored = try await fixture.cache.blob(Digest.of(newOnly), route: route) else {
+                Issue.record("the remaining image's layer is not stored")
+                return
+            }
+            #expect(fixture.upstream.recordedRequests.filter { $0.method == "GET" }.isEmpty)
+        }
+    }
+
+    @Test("expiry by ttl removes images not pulled within it and nothing else")
+    func timeToLive() async throws {
+        try await withCache(ttl: .milliseconds(1500)) { fixture in
+            let layer = TestContent.bytes(50_000, seed: 600)
+            Self.addImage(fixture.upstream, "lib/short", tag: "v1", layers: [layer], seed: 3)
+            _ = try await Prefetcher(cache: fixture.cache).prefetch(ImageReference(parsing: "up.test/lib/short:v1"))
+            let expiry = CacheExpiry(registry: fixture.registry, mirrors: [fixture.mirror], maxSize: nil, grace: .zero, logger: testLogger)
+            let early = try await expiry.run()
+            #expect(early.expiredManifests == 0 && early.deletedBlobs == 0, "still within its ttl")
+            try await Task.sleep(for: .milliseconds(1600))
+            let late = try await expiry.run()
+            #expect(late.expiredManifests == 1 && late.deletedBlobs == 2)
+            #expect(!Self.stored(fixture, layer))
+        }
+    }
+}
