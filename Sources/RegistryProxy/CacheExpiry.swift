@@ -32,8 +32,13 @@ public struct CacheExpiry: Sendable {
     let logger: Logger
 
     public init(registry: Registry, mirrors: [Mirror], maxSize: Int64?, grace: Duration = .seconds(60), logger: Logger) {
+        self.init(registry: registry, prefixes: mirrors.map { ($0.prefix, $0.ttl) }, maxSize: maxSize, grace: grace, logger: logger)
+    }
+
+    /// - Parameter prefixes: each mirror's local name prefix (its host, `:` written `_`) and ttl.
+    public init(registry: Registry, prefixes: [(prefix: String, ttl: Duration)], maxSize: Int64?, grace: Duration = .seconds(60), logger: Logger) {
         self.registry = registry
-        self.mirrors = mirrors.map { ($0.prefix, $0.ttl) }
+        self.mirrors = prefixes
         self.maxSize = maxSize
         self.grace = grace
         self.logger = logger

@@ -16,10 +16,15 @@ public struct Mirror: Sendable {
 
     public init(host: String, client: UpstreamClient, ttl: Duration = .seconds(168 * 3600)) {
         self.host = host.lowercased()
-        self.prefix = self.host.replacingOccurrences(of: ":", with: "_")
+        self.prefix = Self.prefix(for: self.host)
         self.client = client
         self.isDockerHub = self.host == "docker.io"
         self.ttl = ttl
+    }
+
+    /// The first component of the local names of a host's cached repositories (`:` is not allowed in names).
+    public static func prefix(for host: String) -> String {
+        host.lowercased().replacingOccurrences(of: ":", with: "_")
     }
 
     /// The name of `repository` at the upstream: Docker Hub's official images live under `library/`.

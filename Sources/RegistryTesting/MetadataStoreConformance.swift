@@ -194,5 +194,34 @@ public enum MetadataStoreConformance {
             let layer = Digest.of(TestContent.bytes(1171, seed: 1071))
             try check(!(try await store.beginBlobDeletion(layer, touchedBefore: future)), "claimed a referenced blob")
         },
+        .init("cached content: least recently pulled under a prefix, bytes not shared with hosted repositories, freed blobs") { store in
+            let cachedA = RepositoryName("mirror.test/lib/a")!, cachedB = RepositoryName("mirror.test/lib/b")!
+            let lookalike = RepositoryName("mirror.testing/lib/c")!
+            let (hosted, _) = try await addImage(store, seed: 80, tags: ["v1"], into: repo)
+            let (a, _) = try await addImage(store, seed: 81, tags: ["v1"], into: cachedA)
+            let (b, _) = try await addImage(store, seed: 82, tags: ["v1"], into: cachedB)
+            _ = try await addImage(store, seed: 83, tags: ["v1"], into: lookalike)
+            // A cached manifest that shares the hosted image's layer.
+            let hostedLayer = Digest.of(TestContent.bytes(1180, seed: 1080))
+            _ = try await store.mountBlob(hostedLayer, into: cachedB, from: repo)
+            let shared = TestContent.imageManifest(config: (Digest.of(TestContent.bytes(182, seed: 82)), 182), layers: [(hostedLayer, 1180)])
+            try await store.putManifest(ManifestRecord(repository: cachedB, digest: Digest.of(shared),
+                                                       manifest: try Manifest(parsing: shared, contentType: nil), content: shared), tags: [])
+            try await store.touchManifest(a, in: cachedA)
+            let order = try await store.leastRecentlyPulledManifests(under: ["mirror.test"], pulledBefore: future, limit: 10)
+            try check(order.map(\.repository) == [cachedB, cachedB, cachedA], "order \(order)")
+            try check(order.last?.digest == a && order.first?.digest == b, "the pulled manifest comes last")
+            try check(try await store.leastRecentlyPulledManifests(under: ["mirror.test"], pulledBefore: Date(timeIntervalSinceNow: -3600), limit: 10).isEmpty,
+                      "nothing was pulled an hour ago")
+            // Blobs of a (181 + 1181 bytes) and b (182 + 1182); the hosted layer is shared, so not counted.
+            let bytes = try await store.cachedBytes(under: ["mirror.test"])
+            try check(bytes == 181 + 1181 + 182 + 1182, "cached bytes \(bytes)")
+            try check(try await store.unreferencedBlobs(linkedOnlyUnder: ["mirror.test"], limit: 10).isEmpty, "referenced blobs listed")
+            _ = try await store.deleteManifest(a, in: cachedA)
+            let freed = try await store.unreferencedBlobs(linkedOnlyUnder: ["mirror.test"], limit: 10)
+            try check(Set(freed) == [Digest.of(TestContent.bytes(181, seed: 81)), Digest.of(TestContent.bytes(1181, seed: 1081))], "freed \(freed)")
+            try check(try await store.cachedBytes(under: ["mirror.test"]) == 182 + 1182, "cached bytes after expiry")
+            _ = hosted
+        },
     ]
 }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import RegistryConfig
+import RegistryProxy
 import RegistryServer
 import RegistryStorage
 
@@ -139,6 +140,15 @@ struct CollectGarbage: AsyncParsableCommand {
         guard let grace = ConfigurationLoader.parseDuration(grace) else { throw ValidationError("--grace must be a duration such as 1h") }
         let logger = bootstrapLogging(configuration)
         let storage = try await StorageStack.open(configuration, logger: logger)
+        if configuration.proxy.isEnabled, !dryRun {
+            // Cached content past its ttl or beyond proxy.maxsize goes first, so that its bytes go with the rest.
+            let registry = PierServer.makeRegistry(configuration: configuration, storage: storage, logger: logger)
+            let prefixes = configuration.proxy.mirrors.map { mirror in
+                (prefix: Mirror.prefix(for: mirror.host), ttl: Duration.milliseconds(Int64((mirror.ttl ?? configuration.proxy.ttl) * 1000)))
+            }
+            let expiry = CacheExpiry(registry: registry, prefixes: prefixes, maxSize: configuration.proxy.maxSize, logger: logger)
+            print("cache: \(try await expiry.run())")
+        }
         let collector = GarbageCollector(blobs: storage.blobs, metadata: storage.metadata, logger: logger)
         let report = try await collector.collect(
             gracePeriod: grace, uploadAge: configuration.storage.uploadPurging.age, keepUntagged: keepUntagged, dryRun: dryRun
