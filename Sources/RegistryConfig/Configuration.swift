@@ -89,6 +89,32 @@ public struct Configuration: Sendable, Equatable {
         }
     }
 
+    /// A rule that keeps images of a mirrored upstream fresh in the cache (`sync.<name>.*`).
+    public struct SyncRule: Sendable, Equatable {
+        public var name: String
+        /// The mirrored host the images come from (a `mirrors` key, or the default upstream's host).
+        public var host: String
+        public var repositories: [String]
+        /// A regular expression tags must match (anchored as written); `nil` for every tag.
+        public var tagPattern: String?
+        public var interval: TimeInterval
+        /// Only these platforms of multi-platform images (`linux/amd64`); empty for all.
+        public var platforms: [String]
+        /// The most tags fetched per repository and run.
+        public var maximumTags: Int
+
+        public init(name: String, host: String, repositories: [String], tagPattern: String? = nil, interval: TimeInterval = 3600,
+                    platforms: [String] = [], maximumTags: Int = 100) {
+            self.name = name
+            self.host = host
+            self.repositories = repositories
+            self.tagPattern = tagPattern
+            self.interval = interval
+            self.platforms = platforms
+            self.maximumTags = maximumTags
+        }
+    }
+
     /// The pull-through cache (`proxy.*` and `mirrors.*`).
     public struct Proxy: Sendable, Equatable {
         /// Every mirrored upstream, in host order.
@@ -102,6 +128,8 @@ public struct Configuration: Sendable, Equatable {
         public var revalidate: TimeInterval = 60
         /// The most bytes of cached blobs kept (`proxy.maxsize`); `nil` for no cap.
         public var maxSize: Int64?
+        /// Scheduled fetches (`sync`).
+        public var syncRules: [SyncRule] = []
 
         public var isEnabled: Bool { !mirrors.isEmpty }
     }

@@ -304,7 +304,74 @@ public enum ConfigurationLoader {
         } else if let (_, origin) = try scalar("proxy.username") ?? scalar("proxy.password") {
             throw ConfigurationError("\(file): \(origin): proxy credentials need 'proxy.remoteurl'")
         }
+        proxy.syncRules = try syncRules(from: entries, mirrors: proxy, file: file)
         return proxy
+    }
+
+    /// `sync.<name>.{upstream, repositories, tags, interval, platforms, maxtags}`.
+    private static func syncRules(from entries: [String: Entry], mirrors proxy: Configuration.Proxy, file: String) throws -> [Configuration.SyncRule] {
+        var byName: [String: [String: Entry]] = [:]
+        for (key, entry) in entries where key.hasPrefix("sync.") {
+            let parts = key.split(separator: ".", maxSplits: 2).map(String.init)
+            guard parts.count == 3 else {
+                throw ConfigurationError("\(file): \(entry.origin): 'sync' maps rule names to settings, e.g. sync.alpine.upstream")
+            }
+            byName[parts[1], default: [:]][parts[2]] = entry
+        }
+        var rules: [Configuration.SyncRule] = []
+        for (name, settings) in byName.sorted(by: { $0.key < $1.key }) {
+            let origin = settings.values.map(\.origin).sorted().first ?? "sync"
+            func scalar(_ key: String) throws -> String? {
+                guard let entry = settings[key] else { return nil }
+                switch entry.value {
+                case .scalar(let value): return value
+                case .null: return nil
+                default: throw ConfigurationError("\(file): \(entry.origin): 'sync.\(name).\(key)' must be a single value")
+                }
+            }
+            func list(_ key: String) throws -> [String] {
+                guard let entry = settings[key] else { return [] }
+                switch entry.value {
+                case .list(let values): return values
+                case .scalar(let value): return [value]
+                case .null: return []
+                case .complex: throw ConfigurationError("\(file): \(entry.origin): 'sync.\(name).\(key)' must be a list of names")
+                }
+            }
+            for (key, entry) in settings where !["upstream", "repositories", "tags", "interval", "platforms", "maxtags"].contains(key) {
+                throw ConfigurationError("\(file): \(entry.origin): unknown sync setting 'sync.\(name).\(key)' (known: upstream, repositories, tags, interval, platforms, maxtags)")
+            }
+            let host = try scalar("upstream")?.lowercased() ?? proxy.defaultHost
+            guard let host, proxy.mirrors.contains(where: { $0.host == host }) else {
+                let known = proxy.mirrors.map(\.host).joined(separator: ", ")
+                throw ConfigurationError("\(file): \(origin): 'sync.\(name).upstream' must name a mirrored host (\(known.isEmpty ? "none configured" : known))")
+            }
+            let repositories = try list("repositories")
+            guard !repositories.isEmpty else { throw ConfigurationError("\(file): \(origin): 'sync.\(name)' needs repositories") }
+            var rule = Configuration.SyncRule(name: name, host: host, repositories: repositories, platforms: try list("platforms"))
+            if let pattern = try scalar("tags") {
+                do {
+                    _ = try NSRegularExpression(pattern: pattern)
+                } catch {
+                    throw ConfigurationError("\(file): \(origin): 'sync.\(name).tags' is not a regular expression: \(pattern)")
+                }
+                rule.tagPattern = pattern
+            }
+            if let text = try scalar("interval") {
+                guard let interval = parseDuration(text), interval >= 60 else {
+                    throw ConfigurationError("\(file): \(origin): 'sync.\(name).interval' must be a duration of at least 1m, not '\(text)'")
+                }
+                rule.interval = interval
+            }
+            if let text = try scalar("maxtags") {
+                guard let count = Int(text), count > 0 else {
+                    throw ConfigurationError("\(file): \(origin): 'sync.\(name).maxtags' must be a positive number")
+                }
+                rule.maximumTags = count
+            }
+            rules.append(rule)
+        }
+        return rules
     }
 
     private static func remoteURL(_ value: String, key: String, origin: String, file: String) throws -> String {

@@ -65,6 +65,8 @@ enum ConfigurationSchema {
         "proxy.maxsize": .supported,
         // Pier's own: more upstreams, by the registry host clients name (`mirrors.<host>.remoteurl`, …).
         "mirrors": .map,
+        // Pier's own: images kept fresh in the cache on a schedule (`sync.<rule>.upstream`, …).
+        "sync": .map,
         "middleware": .ignored,
         "notifications": .ignored,
         "redis": .ignored,

@@ -214,25 +214,29 @@ extension PullThroughCache {
             var current = try await registry.beginFill(into: route.repository, algorithm: digest.algorithm)
             fill = current
             fetch.started(size: response.size, fill: current)
-            var batch: [ByteBuffer] = []
-            var batchBytes = 0
-            var threshold = 64 * 1024
-            for try await chunk in response.body {
-                batch.append(chunk)
-                batchBytes += chunk.readableBytes
-                if batchBytes >= threshold {
-                    try await registry.appendFill(&current, batch, limit: response.size ?? limit)
-                    fill = current
-                    fetch.advanced(current)
-                    batch.removeAll(keepingCapacity: true)
-                    batchBytes = 0
-                    threshold = min(threshold * 2, 4 * 1024 * 1024)
+            // The upstream is read while what has arrived is written: a reader task hands chunks over (at most
+            // 8 MiB queued), and each write takes everything queued, so the first bytes go out at once and later
+            // writes grow with the rate.
+            let queue = ChunkQueue(capacity: 8 * 1024 * 1024)
+            let body = response.body
+            let reader = Task {
+                do {
+                    for try await chunk in body { await queue.push(chunk) }
+                    queue.finish()
+                } catch {
+                    queue.finish(throwing: error)
                 }
             }
-            if !batch.isEmpty {
-                try await registry.appendFill(&current, batch, limit: response.size ?? limit)
-                fill = current
-                fetch.advanced(current)
+            do {
+                while let chunks = try await queue.takeAll() {
+                    try await registry.appendFill(&current, chunks, limit: response.size ?? limit)
+                    fill = current
+                    fetch.advanced(current)
+                }
+            } catch {
+                reader.cancel()
+                queue.finish()
+                throw error
             }
             if let size = response.size, current.length != size {
                 throw UpstreamError(.invalidResponse, upstream: upstream, message: "blob \(digest) ended after \(current.length) of \(size) bytes")
