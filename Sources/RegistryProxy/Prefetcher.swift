@@ -38,6 +38,12 @@ public struct ImageReference: Sendable, Equatable, CustomStringConvertible {
         self.reference = reference ?? .tag(Tag("latest")!)
     }
 
+    public init(host: String?, name: String, reference: Reference) {
+        self.host = host
+        self.name = name
+        self.reference = reference
+    }
+
     public var description: String {
         let prefix = host.map { $0 + "/" } ?? ""
         switch reference {

@@ -172,6 +172,13 @@ public struct PierServer: Sendable {
             let expiry = CacheExpiry(registry: registry, mirrors: pullThrough.allMirrors, maxSize: configuration.proxy.maxSize, logger: logger)
             // With a size cap, check often; ttl expiry alone can wait.
             services.append(CacheExpiryService(expiry: expiry, interval: configuration.proxy.maxSize == nil ? .seconds(600) : .seconds(60), logger: logger))
+            for rule in configuration.proxy.syncRules {
+                let sync = CacheSync(
+                    name: rule.name, cache: pullThrough, host: rule.host, repositories: rule.repositories, tagPattern: rule.tagPattern,
+                    platforms: rule.platforms, maximumTags: rule.maximumTags, logger: logger
+                )
+                services.append(CacheSyncService(sync: sync, interval: .milliseconds(Int64(rule.interval * 1000)), logger: logger))
+            }
         }
         let application = try Self.makeApplication(
             configuration: configuration, storage: storage, logger: logger, services: services, httpClient: httpClient,

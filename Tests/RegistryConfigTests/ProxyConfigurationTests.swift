@@ -85,6 +85,47 @@ struct ProxyConfigurationTests {
         }
     }
 
+    @Test("sync rules name a mirrored host, repositories, a tag pattern and an interval")
+    func syncRules() throws {
+        let yaml = #"""
+            proxy:
+              remoteurl: https://registry-1.docker.io
+            mirrors:
+              ghcr.io:
+                remoteurl: https://ghcr.io
+            sync:
+              alpine:
+                repositories: [library/alpine, library/busybox]
+                tags: '^3\.2[0-9]$'
+                interval: 6h
+                platforms: [linux/amd64]
+              tools:
+                upstream: ghcr.io
+                repositories: org/tool
+                maxtags: 5
+            """#
+        let rules = try ConfigurationLoader.load(yaml: yaml).proxy.syncRules
+        #expect(rules.count == 2)
+        #expect(rules[0] == Configuration.SyncRule(name: "alpine", host: "docker.io", repositories: ["library/alpine", "library/busybox"],
+                                                   tagPattern: #"^3\.2[0-9]$"#, interval: 6 * 3600, platforms: ["linux/amd64"]))
+        #expect(rules[1].host == "ghcr.io" && rules[1].repositories == ["org/tool"] && rules[1].maximumTags == 5 && rules[1].tagPattern == nil)
+    }
+
+    @Test("bad sync rules are refused", arguments: [
+        ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    upstream: ghcr.io\n    repositories: [a]\n", "mirrored host"),
+        ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    tags: x\n", "needs repositories"),
+        ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    repositories: [a]\n    tags: '('\n", "regular expression"),
+        ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    repositories: [a]\n    interval: 5s\n", "at least 1m"),
+        ("sync:\n  a:\n    repositories: [a]\n", "none configured"),
+    ])
+    func badSyncRules(yaml: String, expected: String) {
+        #expect {
+            try ConfigurationLoader.load(yaml: yaml)
+        } throws: { error in
+            "\(error)".contains(expected)
+        }
+    }
+
     @Test("sizes", arguments: [("1024", Int64(1024)), ("500MB", 500_000_000), ("2GiB", 2_147_483_648), ("1.5 KiB", 1536)])
     func sizes(text: String, bytes: Int64) {
         #expect(ConfigurationLoader.parseSize(text) == bytes)

@@ -89,6 +89,26 @@ struct CacheTests {
         }
     }
 
+    @Test("a sync rule fetches the upstream's tags that match its pattern, and nothing else")
+    func syncRule() async throws {
+        try await withCache { fixture in
+            var layers: [String: [UInt8]] = [:]
+            for (index, tag) in ["3.19", "3.20", "3.21", "edge"].enumerated() {
+                let layer = TestContent.bytes(5000, seed: UInt64(700 + index))
+                layers[tag] = layer
+                Self.addImage(fixture.upstream, "library/alpine", tag: tag, layers: [layer], seed: UInt64(70 + index))
+            }
+            let sync = CacheSync(name: "alpine", cache: fixture.cache, host: "up.test", repositories: ["library/alpine", "library/missing"],
+                                 tagPattern: #"^3\.2[0-9]$"#, platforms: [], maximumTags: 10, logger: testLogger)
+            let report = await sync.run()
+            #expect(report.tags == 2 && report.failures == 1, "\(report)")
+            #expect(Self.stored(fixture, layers["3.20"]!) && Self.stored(fixture, layers["3.21"]!))
+            #expect(!Self.stored(fixture, layers["3.19"]!) && !Self.stored(fixture, layers["edge"]!))
+            let cachedTags = try await fixture.registry.tags(in: RepositoryName("up.test/library/alpine")!, count: nil, last: nil).items
+            #expect(cachedTags == ["3.20", "3.21"])
+        }
+    }
+
     @Test("image references parse as Docker reads them", arguments: [
         ("docker.io/library/alpine:3.20", "docker.io", "library/alpine", "3.20"),
         ("alpine", nil, "alpine", "latest"),
