@@ -25,6 +25,9 @@ public struct RegistryResponder: HTTPResponder {
     let externalURL: String?
     let accessLog: Logger
     let logger: Logger
+    /// Renders the process's metrics in Prometheus's text format for `GET /metrics`; `nil` turns the endpoint off.
+    let metricsExporter: (@Sendable () -> [UInt8])?
+    let httpMetrics = HTTPMetrics()
 
     /// - Parameters:
     ///   - extraHeaders: headers added to every response, e.g. `X-Content-Type-Options: nosniff`.
@@ -34,8 +37,9 @@ public struct RegistryResponder: HTTPResponder {
     ///   - pullThrough: the pull-through cache, when upstreams are mirrored.
     public init(
         registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, fileSends: FileSendRegistry? = nil,
-        pullThrough: PullThroughCache? = nil, accessLog: Logger, logger: Logger
+        pullThrough: PullThroughCache? = nil, metricsExporter: (@Sendable () -> [UInt8])? = nil, accessLog: Logger, logger: Logger
     ) {
+        self.metricsExporter = metricsExporter
         self.registry = registry
         self.pullThrough = pullThrough
         manifests = ManifestController(registry: registry, pullThrough: pullThrough)
@@ -73,8 +77,12 @@ public struct RegistryResponder: HTTPResponder {
                 response.headers.append(field)
             }
         }
+        let elapsed = ContinuousClock.now - start
+        httpMetrics.record(
+            method: request.method, status: response.status.code,
+            nanoseconds: elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+        )
         if accessLog.logLevel <= .info {
-            let elapsed = ContinuousClock.now - start
             let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             accessLog.info("request", metadata: [
                 "method": "\(request.method)",
@@ -94,6 +102,12 @@ public struct RegistryResponder: HTTPResponder {
             // For load balancers: the process answers and its metadata store can be read.
             _ = try await registry.metadata.repositories(after: nil, limit: 1)
             return .json(#"{"status":"ok"}"#)
+        }
+        if request.uri.path == "/metrics", request.method == .get, let metricsExporter {
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metricsExporter()))
+            )
         }
         if let coding = request.headers[.transferEncoding], coding.lowercased().trimmingCharacters(in: .whitespaces) != "chunked" {
             // RFC 9112 §6.1: a transfer coding the server does not understand is answered 501. Reading a

@@ -162,8 +162,14 @@ extension PullThroughCache {
     /// A blob of a mirrored repository: from the store, linked from anywhere in the registry, or fetched from the
     /// upstream (one fetch for all concurrent askers, streamed to them as it arrives).
     public func blob(_ digest: Digest, route: MirrorRoute) async throws -> CachedBlob {
-        if let info = try? await registry.blob(digest, in: route.repository) { return .stored(info) }
-        if let info = try await registry.linkStoredBlob(digest, into: route.repository) { return .stored(info) }
+        if let info = try? await registry.blob(digest, in: route.repository) {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
+            return .stored(info)
+        }
+        if let info = try await registry.linkStoredBlob(digest, into: route.repository) {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
+            return .stored(info)
+        }
         let (fetch, isNew) = blobFetches.withLock { fetches -> (BlobFetch, Bool) in
             if let running = fetches[digest] { return (running, false) }
             let fetch = BlobFetch(digest: digest)
@@ -175,6 +181,11 @@ extension PullThroughCache {
             Task { await self.download(fetch, route: route) }
         }
         let answer = await fetch.waitForResponse()
+        if case .failed = answer.outcome {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "failed")
+        } else {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "fetched")
+        }
         switch answer.outcome {
         case .stored(let info):
             if try await registry.linkStoredBlob(digest, into: route.repository) == nil { throw RegistryError.blobUnknown(digest) }
@@ -252,10 +263,12 @@ extension PullThroughCache {
                 throw RegistryError.corruptUpstream(upstream, "a blob")
             }
             fill = nil
+            ProxyMetrics.fetched(route.mirror, bytes: info.size)
             logger.info("cached a blob", metadata: ["repository": "\(route.repository)", "digest": "\(digest)", "size": "\(info.size)"])
             end(fetch, .stored(info))
         } catch {
             if let fill { await registry.discardFill(fill) }
+            ProxyMetrics.upstreamError(route.mirror, error)
             logger.warning("fetching a blob from its upstream failed", metadata: [
                 "upstream": "\(upstream)", "digest": "\(digest)", "error": "\(error)",
             ])

@@ -87,6 +87,7 @@ public struct CacheExpiry: Sendable {
             }
         }
         report.cachedBytes = try await metadata.cachedBytes(under: prefixes)
+        ProxyMetrics.expiry(report)
         if report.expiredManifests + report.evictedManifests + report.deletedBlobs > 0 {
             logger.info("cache expiry", metadata: [
                 "expired": "\(report.expiredManifests)", "evicted": "\(report.evictedManifests)", "blobs": "\(report.deletedBlobs)",

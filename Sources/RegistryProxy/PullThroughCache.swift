@@ -113,17 +113,28 @@ public final class PullThroughCache: Sendable {
         let cached = try await registry.metadata.manifest(reference, in: route.repository, withContent: withContent)
         if let cached { await recordPull(of: cached.digest, in: route.repository) }
         let upstream = route.mirror.client.configuration.url
+        let mirror = route.mirror
         switch reference {
         case .digest(let digest):
-            if let cached { return cached }
+            if let cached {
+                ProxyMetrics.request(mirror, kind: "manifest", result: "hit")
+                return cached
+            }
             do {
-                return try await fetchManifest(reference, expected: digest, route: route)
+                let fetched = try await fetchManifest(reference, expected: digest, route: route)
+                ProxyMetrics.request(mirror, kind: "manifest", result: "fetched")
+                return fetched
             } catch let error as UpstreamError {
+                ProxyMetrics.upstreamError(mirror, error)
+                ProxyMetrics.request(mirror, kind: "manifest", result: "failed")
                 throw error.registryError(notFound: .manifestUnknown(reference))
             }
         case .tag(let tag):
             let key = "\(route.repository):\(tag.value)"
-            if let cached, isFresh(key) { return cached }
+            if let cached, isFresh(key) {
+                ProxyMetrics.request(mirror, kind: "manifest", result: "hit")
+                return cached
+            }
             do {
                 if let cached {
                     let head = try await withDeadline(revalidateDeadline) {
@@ -133,13 +144,17 @@ public final class PullThroughCache: Sendable {
                     }
                     if head.digest == cached.digest {
                         markFresh(key)
+                        ProxyMetrics.request(mirror, kind: "manifest", result: "hit")
                         return cached
                     }
                 }
                 let fetched = try await fetchManifest(reference, expected: nil, route: route)
                 markFresh(key)
+                ProxyMetrics.request(mirror, kind: "manifest", result: "fetched")
                 return fetched
             } catch {
+                ProxyMetrics.upstreamError(mirror, error)
+                ProxyMetrics.request(mirror, kind: "manifest", result: cached == nil ? "failed" : "stale")
                 if let cached {
                     logger.warning("serving a cached tag that its upstream could not confirm", metadata: [
                         "repository": "\(route.repository)", "tag": "\(tag.value)", "upstream": "\(upstream)", "error": "\(error)",

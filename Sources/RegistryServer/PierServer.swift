@@ -5,8 +5,10 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+import Metrics
 import NIOCore
 import NIOSSL
+import Prometheus
 import RegistryConfig
 import RegistryCore
 import RegistryHTTP
@@ -43,7 +45,8 @@ public struct PierServer: Sendable {
     ///   - pullThrough: the pull-through cache (built with `httpClient` when `nil`).
     public static func makeApplication(
         configuration: Configuration, storage: StorageStack, logger: Logger, services: [any Service] = [], zeroCopy: Bool = true,
-        httpClient: HTTPClient? = nil, registry: Registry? = nil, pullThrough: PullThroughCache? = nil
+        httpClient: HTTPClient? = nil, registry: Registry? = nil, pullThrough: PullThroughCache? = nil,
+        metricsExporter: (@Sendable () -> [UInt8])? = nil
     ) throws -> some ApplicationProtocol {
         let registry = registry ?? makeRegistry(configuration: configuration, storage: storage, logger: logger)
         let pullThrough = try pullThrough
@@ -59,7 +62,7 @@ public struct PierServer: Sendable {
         let fileSends = configuration.http.tls == nil && zeroCopy ? FileSendRegistry() : nil
         let responder = RegistryResponder(
             registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, fileSends: fileSends,
-            pullThrough: pullThrough, accessLog: accessLog, logger: logger
+            pullThrough: pullThrough, metricsExporter: metricsExporter, accessLog: accessLog, logger: logger
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
         var server = HTTPServerBuilder.pierHTTP1(configuration: http1, fileSends: fileSends)
@@ -151,6 +154,15 @@ public struct PierServer: Sendable {
     /// Opens the stores and serves until SIGINT or SIGTERM, letting in-flight requests finish.
     public func run() async throws {
         Self.raiseFileLimit(logger: logger)
+        let prometheus = PrometheusCollectorRegistry()
+        var metricsFactory = PrometheusMetricsFactory(registry: prometheus)
+        // A registry answers in microseconds to seconds: buckets from 0.25 ms up.
+        metricsFactory.defaultDurationHistogramBuckets = [
+            .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        ]
+        MetricsSystem.bootstrap(metricsFactory)
         for warning in configuration.warnings {
             logger.warning("\(warning)")
         }
@@ -182,7 +194,7 @@ public struct PierServer: Sendable {
         }
         let application = try Self.makeApplication(
             configuration: configuration, storage: storage, logger: logger, services: services, httpClient: httpClient,
-            registry: registry, pullThrough: pullThrough
+            registry: registry, pullThrough: pullThrough, metricsExporter: { prometheus.emitToBuffer() }
         )
         // SIGINT/SIGTERM stop accepting connections and let requests in flight finish, for at most
         // `http.draintimeout`.
