@@ -139,6 +139,8 @@ public struct Configuration: Sendable, Equatable {
     public var storage = Storage()
     public var http = HTTP()
     public var proxy = Proxy()
+    /// The bearer token of the admin API (`admin.token`); `nil` turns the API off.
+    public var adminToken: String?
     /// Page size of `/v2/_catalog` without `n` (`catalog.maxentries`).
     public var catalogMaxEntries = 1000
     /// Keys that were accepted but have no effect in Pier, to be logged at start-up.
@@ -148,7 +150,7 @@ public struct Configuration: Sendable, Equatable {
 
     public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
         lhs.version == rhs.version && lhs.log == rhs.log && lhs.storage == rhs.storage && lhs.http == rhs.http
-            && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy
+            && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy && lhs.adminToken == rhs.adminToken
     }
 }
 

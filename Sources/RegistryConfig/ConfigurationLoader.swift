@@ -221,6 +221,12 @@ public enum ConfigurationLoader {
         }
         if let drain = try duration("http.draintimeout") { configuration.http.drainTimeout = drain }
         configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration)
+        if let (token, origin) = try scalar("admin.token") {
+            guard token.count >= 16, token.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                throw ConfigurationError("\(file): \(origin): 'admin.token' must be at least 16 printable characters without spaces")
+            }
+            configuration.adminToken = token
+        }
         if let (value, origin) = try scalar("catalog.maxentries") {
             guard let count = Int(value), count > 0 else {
                 throw ConfigurationError("\(file): \(origin): 'catalog.maxentries' must be a positive number")

@@ -67,6 +67,8 @@ enum ConfigurationSchema {
         "mirrors": .map,
         // Pier's own: images kept fresh in the cache on a schedule (`sync.<rule>.upstream`, …).
         "sync": .map,
+        // Pier's own: the bearer token of the admin API (`POST /admin/prefetch`).
+        "admin.token": .supported,
         "middleware": .ignored,
         "notifications": .ignored,
         "redis": .ignored,

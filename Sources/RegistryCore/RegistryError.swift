@@ -94,6 +94,8 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         case retryAfter(seconds: Int)
         /// The request body is not read: end the connection instead of draining it (`Connection: close`).
         case closeConnection
+        /// How to authenticate (`WWW-Authenticate`).
+        case challenge(String)
     }
 
     /// An error with `code`'s default status unless `status` is given.

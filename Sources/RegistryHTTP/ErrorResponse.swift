@@ -38,6 +38,8 @@ enum ErrorResponse {
                 headers[.retryAfter] = String(seconds)
             case .closeConnection:
                 headers[.connection] = "close"
+            case .challenge(let value):
+                headers[.wwwAuthenticate] = value
             }
         }
         var json = #"{"errors":[{"code":""# + registryError.code.description + #"","message":"#

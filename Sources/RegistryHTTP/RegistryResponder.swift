@@ -28,6 +28,8 @@ public struct RegistryResponder: HTTPResponder {
     /// Renders the process's metrics in Prometheus's text format for `GET /metrics`; `nil` turns the endpoint off.
     let metricsExporter: (@Sendable () -> [UInt8])?
     let httpMetrics = HTTPMetrics()
+    /// The admin API, when an admin token is configured.
+    let admin: AdminController?
 
     /// - Parameters:
     ///   - extraHeaders: headers added to every response, e.g. `X-Content-Type-Options: nosniff`.
@@ -37,9 +39,11 @@ public struct RegistryResponder: HTTPResponder {
     ///   - pullThrough: the pull-through cache, when upstreams are mirrored.
     public init(
         registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, fileSends: FileSendRegistry? = nil,
-        pullThrough: PullThroughCache? = nil, metricsExporter: (@Sendable () -> [UInt8])? = nil, accessLog: Logger, logger: Logger
+        pullThrough: PullThroughCache? = nil, metricsExporter: (@Sendable () -> [UInt8])? = nil, adminToken: String? = nil,
+        accessLog: Logger, logger: Logger
     ) {
         self.metricsExporter = metricsExporter
+        admin = adminToken.map { AdminController(token: $0, pullThrough: pullThrough) }
         self.registry = registry
         self.pullThrough = pullThrough
         manifests = ManifestController(registry: registry, pullThrough: pullThrough)
@@ -102,6 +106,12 @@ public struct RegistryResponder: HTTPResponder {
             // For load balancers: the process answers and its metadata store can be read.
             _ = try await registry.metadata.repositories(after: nil, limit: 1)
             return .json(#"{"status":"ok"}"#)
+        }
+        if request.uri.path.hasPrefix("/admin/") {
+            guard let admin else { throw RegistryError(.unsupported, status: 404, message: "the admin API is off: set admin.token") }
+            guard request.uri.path == "/admin/prefetch" else { throw RegistryError(.unsupported, status: 404, message: "no such endpoint") }
+            guard request.method == .post else { throw RegistryError(.unsupported, status: 405, message: "method \(request.method) not allowed here") }
+            return try await admin.prefetch(request)
         }
         if request.uri.path == "/metrics", request.method == .get, let metricsExporter {
             return Response(

@@ -62,7 +62,7 @@ public struct PierServer: Sendable {
         let fileSends = configuration.http.tls == nil && zeroCopy ? FileSendRegistry() : nil
         let responder = RegistryResponder(
             registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, fileSends: fileSends,
-            pullThrough: pullThrough, metricsExporter: metricsExporter, accessLog: accessLog, logger: logger
+            pullThrough: pullThrough, metricsExporter: metricsExporter, adminToken: configuration.adminToken, accessLog: accessLog, logger: logger
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
         var server = HTTPServerBuilder.pierHTTP1(configuration: http1, fileSends: fileSends)

@@ -43,6 +43,7 @@ struct PullThroughTests {
                 configuration.proxy.mirrors = [Configuration.Mirror(host: "upstream.test", remoteURL: upstream.url, username: username, password: password)]
                 configuration.proxy.defaultHost = "upstream.test"
                 configuration.proxy.revalidate = revalidate
+                configuration.adminToken = Self.adminToken
             }) { client in try await body(upstream, client) }
         } catch {
             await upstream.stop()
@@ -52,6 +53,7 @@ struct PullThroughTests {
     }
 
     static let accept: HTTPFields = [.accept: MediaType.ociManifest]
+    static let adminToken = "test-admin-token-0123456789"
 
     /// A GET on a new connection, the whole body read.
     static func get(_ url: String) async throws -> (Int, [UInt8]) {
@@ -197,6 +199,27 @@ struct PullThroughTests {
             let pulled = try await client.send(.get, "/v2/mine/app/manifests/v1", headers: Self.accept)
             #expect(pulled.status == .ok && pulled.bytes == manifest)
             #expect(!upstream.recordedRequests.contains { $0.path.contains("mine/app") }, "a hosted repository never asks the upstream")
+        }
+    }
+
+    @Test("the admin API prefetches images with the admin token, and refuses without it")
+    func adminPrefetch() async throws {
+        try await withMirror { upstream, client in
+            let image = Self.addImage(upstream, repository: "team/app", tag: "v1")
+            let body = Array(#"{"images":["upstream.test/team/app:v1","upstream.test/team/missing:v1"]}"#.utf8)
+            let anonymous = try await client.send(.post, "/admin/prefetch", body: body)
+            #expect(anonymous.status == .unauthorized && anonymous.errorCode == "UNAUTHORIZED")
+            #expect(anonymous.headers[.wwwAuthenticate]?.hasPrefix("Bearer") == true)
+            let wrong = try await client.send(.post, "/admin/prefetch", headers: [.authorization: "Bearer test-admin-token-0123456780"], body: body)
+            #expect(wrong.status == .unauthorized)
+            #expect(upstream.recordedRequests.isEmpty, "nothing fetched without the token")
+            let done = try await client.send(.post, "/admin/prefetch", headers: [.authorization: "Bearer \(Self.adminToken)"], body: body)
+            #expect(done.status.code == 207, "one image of two is missing upstream")
+            let text = String(buffer: done.body)
+            #expect(text.contains(image.digest.description) && text.contains("not found"))
+            #expect(upstream.requests(method: "GET", path: "/v2/team/app/blobs/\(image.layerDigest)") == 1)
+            let pulled = try await client.send(.get, "/v2/upstream.test/team/app/blobs/\(image.layerDigest)")
+            #expect(pulled.status == .ok && upstream.requests(method: "GET", path: "/v2/team/app/blobs/\(image.layerDigest)") == 1)
         }
     }
 }
