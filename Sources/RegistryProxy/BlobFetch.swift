@@ -23,12 +23,20 @@ public final class BlobFetch: Sendable {
         var fill: BlobFill?
         var written: Int64 = 0
         var headersReceived = false
+        /// Every byte has arrived and hashes to the digest (publishing may still be under way).
+        var verified = false
         var outcome: Outcome = .running
         var waiters: [CheckedContinuation<Void, Never>] = []
 
         var isRunning: Bool {
             if case .running = outcome { return true }
             return false
+        }
+
+        /// How far readers may read while running: what is written, except the last byte until verified.
+        var readable: Int64? {
+            guard let size else { return nil }
+            return verified ? written : min(written, size - 1)
         }
     }
 
@@ -57,6 +65,10 @@ public final class BlobFetch: Sendable {
             state.fill = fill
             state.written = fill.length
         }
+    }
+
+    func verified() {
+        update { $0.verified = true }
     }
 
     func finish(_ outcome: Outcome) {
@@ -124,8 +136,8 @@ public final class BlobFetch: Sendable {
         while position < range.upperBound {
             let from = position
             let now = await wait { state in
-                guard state.isRunning, let size = state.size else { return !state.isRunning }
-                return min(state.written, size - 1) > from
+                guard state.isRunning, let readable = state.readable else { return !state.isRunning }
+                return readable > from
             }
             switch now.outcome {
             case .failed(let error):
@@ -134,8 +146,8 @@ public final class BlobFetch: Sendable {
                 try await registry.streamBlob(digest, range: position..<range.upperBound, to: consumer)
                 return
             case .running:
-                guard let fill = now.fill, let size = now.size else { continue }
-                let end = min(now.written, size - 1, range.upperBound)
+                guard let fill = now.fill, let readable = now.readable else { continue }
+                let end = min(readable, range.upperBound)
                 do {
                     try await registry.readFill(fill, range: position..<end) { chunk in
                         position += Int64(chunk.readableBytes)
@@ -252,16 +264,15 @@ extension PullThroughCache {
             if let size = response.size, current.length != size {
                 throw UpstreamError(.invalidResponse, upstream: upstream, message: "blob \(digest) ended after \(current.length) of \(size) bytes")
             }
-            let info: BlobInfo
-            do {
-                info = try await registry.finishFill(current, as: digest)
-            } catch let error as RegistryError where error.code == .digestInvalid {
-                fill = nil
+            guard current.hasher.finalize() == digest else {
                 logger.error("upstream sent a blob that does not match its digest", metadata: [
                     "upstream": "\(upstream)", "repository": "\(route.upstreamRepository)", "digest": "\(digest)",
                 ])
                 throw RegistryError.corruptUpstream(upstream, "a blob")
             }
+            // Readers may send the last byte now; making the file durable and visible goes on meanwhile.
+            fetch.verified()
+            let info = try await registry.finishFill(current, as: digest)
             fill = nil
             ProxyMetrics.fetched(route.mirror, bytes: info.size)
             logger.info("cached a blob", metadata: ["repository": "\(route.repository)", "digest": "\(digest)", "size": "\(info.size)"])
