@@ -176,6 +176,7 @@ public final class PullThroughCache: Sendable {
         let now = ContinuousClock.now
         let due = pullsRecorded.withLock { recorded -> Bool in
             if let last = recorded[key], now - last < .seconds(60) { return false }
+            if recorded.count >= Self.maximumRemembered { recorded = recorded.filter { now - $0.value < .seconds(60) } }
             recorded[key] = now
             return true
         }
@@ -190,8 +191,18 @@ public final class PullThroughCache: Sendable {
     }
 
     private func markFresh(_ key: String) {
-        revalidated.withLock { $0[key] = .now }
+        let now = ContinuousClock.now
+        revalidated.withLock { revalidated in
+            if revalidated.count >= Self.maximumRemembered {
+                let interval = revalidateInterval
+                revalidated = revalidated.filter { now - $0.value < interval }
+            }
+            revalidated[key] = now
+        }
     }
+
+    /// Entries kept in the revalidation and pull records before the expired ones are dropped.
+    static let maximumRemembered = 100_000
 
     /// Fetches a manifest once for all concurrent askers, verifies it and stores it (tagged when asked by tag).
     private func fetchManifest(_ reference: Reference, expected: Digest?, route: MirrorRoute) async throws -> StoredManifest {
