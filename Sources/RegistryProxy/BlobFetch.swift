@@ -7,9 +7,10 @@ import Synchronization
 
 /// One blob on its way from an upstream into the cache, readable by any number of clients while it arrives.
 ///
-/// Readers get the bytes already written, but never the last one before the whole blob has been verified against
+/// Readers get the bytes as they arrive — from memory while they keep up (a window of the latest bytes), from the
+/// file being written when they fall behind — but never the last one before the whole blob has been verified against
 /// its digest: a client can receive a truncated response (and the connection is closed), never a complete one with
-/// wrong bytes.
+/// wrong bytes. Writing to disk does not hold clients back.
 public final class BlobFetch: Sendable {
     public enum Outcome: Sendable {
         case running
@@ -22,6 +23,12 @@ public final class BlobFetch: Sendable {
         var size: Int64?
         var fill: BlobFill?
         var written: Int64 = 0
+        /// Bytes received from the upstream (and hashed) so far.
+        var received: Int64 = 0
+        /// The latest bytes received, from `windowStart` to `received`, at most ``BlobFetch/windowCapacity``.
+        var window: [ByteBuffer] = []
+        var windowStart: Int64 = 0
+        var windowBytes = 0
         var headersReceived = false
         /// Every byte has arrived and hashes to the digest (publishing may still be under way).
         var verified = false
@@ -33,15 +40,24 @@ public final class BlobFetch: Sendable {
             return false
         }
 
-        /// How far readers may read while running: what is written, except the last byte until verified.
+        /// How far readers may read while running: what has arrived, except the last byte until verified.
         var readable: Int64? {
             guard let size else { return nil }
-            return verified ? written : min(written, size - 1)
+            return verified ? received : min(received, size - 1)
+        }
+
+        /// Whether a reader at `position` can make progress: from the window, or from the file behind it.
+        func canRead(at position: Int64) -> Bool {
+            guard let readable else { return false }
+            return position >= windowStart ? readable > position : written > position
         }
     }
 
     public let digest: Digest
     let state = Mutex(State())
+    /// The most bytes kept in memory for readers; more than the writer can lag behind, so that a reader that falls
+    /// out of the window always finds its bytes on disk.
+    static let windowCapacity = 12 * 1024 * 1024
 
     init(digest: Digest) {
         self.digest = digest
@@ -64,6 +80,20 @@ public final class BlobFetch: Sendable {
         update { state in
             state.fill = fill
             state.written = fill.length
+        }
+    }
+
+    /// Records bytes as they arrive from the upstream.
+    func arrived(_ chunk: ByteBuffer) {
+        update { state in
+            state.received += Int64(chunk.readableBytes)
+            state.window.append(chunk)
+            state.windowBytes += chunk.readableBytes
+            while state.windowBytes > Self.windowCapacity, let first = state.window.first {
+                state.window.removeFirst()
+                state.windowBytes -= first.readableBytes
+                state.windowStart += Int64(first.readableBytes)
+            }
         }
     }
 
@@ -135,10 +165,7 @@ public final class BlobFetch: Sendable {
         var position = range.lowerBound
         while position < range.upperBound {
             let from = position
-            let now = await wait { state in
-                guard state.isRunning, let readable = state.readable else { return !state.isRunning }
-                return readable > from
-            }
+            let now = await wait { state in state.isRunning ? state.canRead(at: from) : true }
             switch now.outcome {
             case .failed(let error):
                 throw error
@@ -147,15 +174,30 @@ public final class BlobFetch: Sendable {
                 return
             case .running:
                 guard let fill = now.fill, let readable = now.readable else { continue }
-                let end = min(readable, range.upperBound)
+                if position >= now.windowStart {
+                    // From memory: the slices of the window between here and what may be sent.
+                    let end = min(readable, range.upperBound)
+                    var offset = now.windowStart
+                    for chunk in now.window {
+                        let chunkEnd = offset + Int64(chunk.readableBytes)
+                        defer { offset = chunkEnd }
+                        guard chunkEnd > position, offset < end else { continue }
+                        let start = Int(position - offset), stop = Int(min(chunkEnd, end) - offset)
+                        guard let slice = chunk.getSlice(at: chunk.readerIndex + start, length: stop - start) else { continue }
+                        position += Int64(slice.readableBytes)
+                        try await consumer(slice)
+                    }
+                    continue
+                }
+                let end = min(now.written, now.windowStart, range.upperBound)
                 do {
                     try await registry.readFill(fill, range: position..<end) { chunk in
                         position += Int64(chunk.readableBytes)
                         try await consumer(chunk)
                     }
                 } catch let error as BlobStoreError where error.code == .notFound {
-                    // Published (or discarded) meanwhile: the next wait sees the outcome.
-                    continue
+                    // Published (or discarded) meanwhile: the fetch is about to end; continue from its outcome.
+                    _ = await wait { !$0.isRunning }
                 }
             }
         }
@@ -237,42 +279,53 @@ extension PullThroughCache {
             var current = try await registry.beginFill(into: route.repository, algorithm: digest.algorithm)
             fill = current
             fetch.started(size: response.size, fill: current)
-            // The upstream is read while what has arrived is written: a reader task hands chunks over (at most
-            // 8 MiB queued), and each write takes everything queued, so the first bytes go out at once and later
-            // writes grow with the rate.
-            let queue = ChunkQueue(capacity: 8 * 1024 * 1024)
+            // A receiving task reads the upstream, hashes each chunk, shows it to readers and hands it to the writer
+            // (at most 4 MiB queued); the writer takes everything queued at once, so the disk never holds clients
+            // back and writes grow with the rate. Readers get the last byte once the hash verifies.
+            let queue = ChunkQueue(capacity: 4 * 1024 * 1024)
             let body = response.body
-            let reader = Task {
+            let expectedSize = response.size
+            let receiver = Task { () throws -> DigestHasher in
+                var hasher = DigestHasher(digest.algorithm)
                 do {
-                    for try await chunk in body { await queue.push(chunk) }
+                    var received: Int64 = 0
+                    for try await chunk in body {
+                        received += Int64(chunk.readableBytes)
+                        if let expectedSize, received > expectedSize { throw BlobStoreError(.sizeExceeded, "longer than its Content-Length") }
+                        chunk.withUnsafeReadableBytes { hasher.update($0) }
+                        fetch.arrived(chunk)
+                        await queue.push(chunk)
+                    }
+                    if hasher.finalize() == digest, expectedSize == nil || received == expectedSize { fetch.verified() }
                     queue.finish()
+                    return hasher
                 } catch {
                     queue.finish(throwing: error)
+                    throw error
                 }
             }
             do {
                 while let chunks = try await queue.takeAll() {
-                    try await registry.appendFill(&current, chunks, limit: response.size ?? limit)
+                    try await registry.appendFill(&current, chunks, limit: response.size ?? limit, hashing: false)
                     fill = current
                     fetch.advanced(current)
                 }
             } catch {
-                reader.cancel()
+                receiver.cancel()
                 queue.finish()
                 throw error
             }
+            let hasher = try await receiver.value
             if let size = response.size, current.length != size {
                 throw UpstreamError(.invalidResponse, upstream: upstream, message: "blob \(digest) ended after \(current.length) of \(size) bytes")
             }
-            guard current.hasher.finalize() == digest else {
+            guard hasher.finalize() == digest else {
                 logger.error("upstream sent a blob that does not match its digest", metadata: [
                     "upstream": "\(upstream)", "repository": "\(route.upstreamRepository)", "digest": "\(digest)",
                 ])
                 throw RegistryError.corruptUpstream(upstream, "a blob")
             }
-            // Readers may send the last byte now; making the file durable and visible goes on meanwhile.
-            fetch.verified()
-            let info = try await registry.finishFill(current, as: digest)
+            let info = try await registry.finishFill(current, as: digest, hashedBy: hasher)
             fill = nil
             ProxyMetrics.fetched(route.mirror, bytes: info.size)
             logger.info("cached a blob", metadata: ["repository": "\(route.repository)", "digest": "\(digest)", "size": "\(info.size)"])

@@ -25,8 +25,8 @@ extension Registry {
         return BlobFill(session: session, hasher: DigestHasher(algorithm))
     }
 
-    /// Appends `chunks` to a fill, hashing them; at most `limit` bytes in all.
-    public func appendFill(_ fill: inout BlobFill, _ chunks: [ByteBuffer], limit: Int64) async throws {
+    /// Appends `chunks` to a fill, hashing them unless the caller hashes them itself; at most `limit` bytes in all.
+    public func appendFill(_ fill: inout BlobFill, _ chunks: [ByteBuffer], limit: Int64, hashing: Bool = true) async throws {
         struct Chunks: AsyncSequence, Sendable {
             typealias Element = ByteBuffer
             let chunks: [ByteBuffer]
@@ -37,10 +37,12 @@ extension Registry {
             func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: chunks.makeIterator()) }
         }
         let result = try await mapStorageErrors {
-            try await blobs.writeUpload(fill.session.id, at: fill.length, from: Chunks(chunks: chunks), limit: limit - fill.length, hasher: fill.hasher)
+            try await blobs.writeUpload(
+                fill.session.id, at: fill.length, from: Chunks(chunks: chunks), limit: limit - fill.length, hasher: hashing ? fill.hasher : nil
+            )
         }
         fill.length += result.written
-        if let hasher = result.hasher { fill.hasher = hasher }
+        if hashing, let hasher = result.hasher { fill.hasher = hasher }
     }
 
     /// Streams `range` of what a fill has written so far.
@@ -49,8 +51,11 @@ extension Registry {
     }
 
     /// Verifies a finished fill against `digest` and publishes it into its repository, as a finished upload is.
+    /// - Parameter hasher: the hash of every byte written, when the caller computed it (``appendFill`` without hashing).
     /// - Throws: `digestInvalid` (and the fill is discarded) when the bytes are not the blob.
-    public func finishFill(_ fill: BlobFill, as digest: Digest) async throws -> BlobInfo {
+    public func finishFill(_ fill: BlobFill, as digest: Digest, hashedBy hasher: DigestHasher? = nil) async throws -> BlobInfo {
+        var fill = fill
+        if let hasher { fill.hasher = hasher }
         guard fill.hasher.finalize() == digest else {
             await discardFill(fill)
             throw RegistryError(.digestInvalid, message: "fetched content does not match its digest", detail: digest.description)

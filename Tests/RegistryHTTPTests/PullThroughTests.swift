@@ -222,4 +222,36 @@ struct PullThroughTests {
             #expect(pulled.status == .ok && upstream.requests(method: "GET", path: "/v2/team/app/blobs/\(image.layerDigest)") == 1)
         }
     }
+
+    @Test("a client that falls behind the in-memory window reads the rest from the file being written, exactly")
+    func slowClient() async throws {
+        try await withMirror { upstream, client in
+            let image = Self.addImage(upstream, repository: "big/slow", tag: "v1", layerSize: 40 * 1024 * 1024 + 3)
+            let url = "http://127.0.0.1:\(try #require(client.port))/v2/upstream.test/big/slow/blobs/\(image.layerDigest)"
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                let response = try await http.execute(HTTPClientRequest(url: url), timeout: .seconds(60))
+                #expect(response.status.code == 200)
+                var hasher = DigestHasher(.sha256)
+                var count = 0
+                var paused = false
+                for try await chunk in response.body {
+                    chunk.withUnsafeReadableBytes { hasher.update($0) }
+                    count += chunk.readableBytes
+                    if !paused {
+                        // Stop reading: the server's writes block while the upstream's bytes keep arriving.
+                        paused = true
+                        try await Task.sleep(for: .milliseconds(1500))
+                    }
+                }
+                #expect(count == image.layer.count)
+                #expect(hasher.finalize() == image.layerDigest)
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+            try await http.shutdown()
+            #expect(upstream.requests(method: "GET", path: "/v2/big/slow/blobs/\(image.layerDigest)") == 1)
+        }
+    }
 }
