@@ -64,6 +64,11 @@ public final class PullThroughCache: Sendable {
         if let mirror = mirror(forNamespace: namespace) {
             return try MirrorRoute(mirror: mirror, name: name)
         }
+        if let namespace, !namespace.isEmpty {
+            // A client asking for another registry's content (containerd names it with ?ns=) must never get the
+            // default upstream's image of the same name: only what is hosted here answers.
+            return nil
+        }
         if let (mirror, rest) = mirror(byPrefixOf: name) {
             return try MirrorRoute(mirror: mirror, name: rest)
         }

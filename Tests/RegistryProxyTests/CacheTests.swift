@@ -109,6 +109,34 @@ struct CacheTests {
         }
     }
 
+    @Test("routes: ?ns= (and Docker Hub's API host names), host prefixes with ports, Docker Hub's library/, hosted names")
+    func routes() async throws {
+        try await withTemporaryDirectory { directory in
+            let httpClient = UpstreamClient.makeHTTPClient()
+            let registry = Registry(blobs: InMemoryBlobStore(), metadata: try SQLiteMetadataStore(path: directory + "/m.sqlite"), logger: testLogger)
+            func mirror(_ host: String) -> Mirror {
+                Mirror(host: host, client: UpstreamClient(configuration: .init(url: "http://127.0.0.1:9"), httpClient: httpClient, logger: testLogger))
+            }
+            let cache = PullThroughCache(registry: registry, mirrors: [mirror("docker.io"), mirror("registry.example.com:5000")],
+                                         defaultHost: "docker.io", logger: testLogger)
+            func route(_ name: String, _ namespace: String? = nil) async throws -> String? {
+                try await cache.route(name: name, namespace: namespace).map { "\($0.mirror.host) \($0.upstreamRepository) \($0.repository)" }
+            }
+            #expect(try await route("alpine", "docker.io") == "docker.io library/alpine docker.io/library/alpine")
+            #expect(try await route("library/alpine", "registry-1.docker.io") == "docker.io library/alpine docker.io/library/alpine")
+            #expect(try await route("docker.io/alpine") == "docker.io library/alpine docker.io/library/alpine")
+            #expect(try await route("registry.example.com_5000/team/app") == "registry.example.com:5000 team/app registry.example.com_5000/team/app")
+            #expect(try await route("team/app", "registry.example.com:5000") == "registry.example.com:5000 team/app registry.example.com_5000/team/app")
+            #expect(try await route("team/app") == "docker.io team/app docker.io/team/app", "the default upstream")
+            #expect(try await route("team/app", "ghcr.io") == nil, "another registry's name never goes to the default upstream")
+            _ = try await registry.pushTestBlob([1, 2, 3], into: RepositoryName("team/app")!)
+            #expect(try await route("team/app") == nil, "a pushed repository is hosted")
+            #expect(cache.mirror(owningWritesTo: "docker.io/library/alpine", namespace: nil)?.host == "docker.io")
+            #expect(cache.mirror(owningWritesTo: "team/app", namespace: nil) == nil)
+            try await httpClient.shutdown()
+        }
+    }
+
     @Test("image references parse as Docker reads them", arguments: [
         ("docker.io/library/alpine:3.20", "docker.io", "library/alpine", "3.20"),
         ("alpine", nil, "alpine", "latest"),
