@@ -39,7 +39,8 @@ final class ReferenceRegistry: Sendable, DiagnosticLog {
     }
 
     /// Starts `docker-registry serve`; with `upstream` it is a pull-through cache of that registry,
-    /// with `authentication` it refuses anonymous requests (then `GET /v2/` answering 401 means ready).
+    /// with `authentication` it refuses anonymous requests to `/v2/`. Do not send requests that it will
+    /// answer with a Basic challenge through ``HTTPClient`` (URLSession on Linux hangs on them): use curl.
     ///
     /// Distribution pings its upstream at start-up and panics if it does not answer, so start the
     /// upstream first.
@@ -69,8 +70,10 @@ final class ReferenceRegistry: Sendable, DiagnosticLog {
         let registry = ReferenceRegistry(host: host, directory: directory, process: process)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, process.isRunning {
-            if let response = try? await registry.api.send("GET", "/v2/"),
-               response.status == 200 || (authentication != nil && response.status == 401) {
+            // Why `/` with authentication: Foundation's URLSession on Linux never completes a request answered by
+            // a 401 with a Basic challenge (it hangs, or crashes when a delegate declines the challenge), and
+            // Distribution answers `/` with 200 without authentication.
+            if let response = try? await registry.api.send("GET", authentication == nil ? "/v2/" : "/"), response.status == 200 {
                 return registry
             }
             try await Task.sleep(for: .milliseconds(50))
