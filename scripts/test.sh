@@ -13,6 +13,7 @@ packages=(
   docker-registry                      # the reference registry (CNCF Distribution 2.8.2)
   skopeo podman buildah containerd runc docker.io umoci busybox-static
   python3-venv curl ca-certificates
+  apache2-utils openssl                # the mirror suite: htpasswd -B for an upstream's users, a token server's keys
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -20,6 +20,10 @@ struct EnvironmentTests {
             { _ = try Tools.path("umoci", package: "umoci") },
             { _ = try Tools.path("docker-registry", package: "docker-registry") },
             { _ = try Tools.file("/bin/busybox", package: "busybox-static") },
+            { _ = try Tools.path("htpasswd", package: "apache2-utils") },
+            { _ = try Tools.path("openssl", package: "openssl") },
+            { _ = try Tools.path("curl", package: "curl") },
+            { _ = try Tools.file(TokenServer.script.path, package: "this repository's tools/mirror-test") },
         ]
         var missing: [String] = []
         for check in checks {

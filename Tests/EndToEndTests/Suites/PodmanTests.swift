@@ -101,13 +101,14 @@ struct Podman {
         }
     }
 
-    /// Runs `podman <global storage flags> <arguments>`.
-    func run(_ arguments: [String]) async throws -> ProcessResult {
+    /// Runs `podman <global storage flags> <arguments>`, with `environment` added to this process's.
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> ProcessResult {
         let global = [
             "--root", directory.appending("root").path, "--runroot", directory.appending("run").path,
             "--storage-driver", "vfs", "--events-backend", "none",
         ]
-        return try await ProcessRunner.run(executable, global + arguments, timeout: .seconds(300), diagnostics: [pier])
+        return try await ProcessRunner.run(
+            executable, global + arguments, environment: environment, timeout: .seconds(300), diagnostics: [pier])
     }
 
     /// `podman image inspect` of one image, parsed.

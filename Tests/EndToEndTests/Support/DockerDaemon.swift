@@ -35,12 +35,24 @@ final class DockerDaemon: Sendable, DiagnosticLog {
 
     /// Starts dockerd and waits until `docker version` reaches it (it starts its own containerd).
     static func start() async throws -> DockerDaemon {
+        try await start(registryMirrors: [])
+    }
+
+    /// Starts dockerd as ``start()`` does; with `registryMirrors` (such as `http://127.0.0.1:5000`) it gets a
+    /// private `daemon.json` (`--config-file`) naming them, and pulls of Docker Hub images go to them first.
+    static func start(registryMirrors: [String]) async throws -> DockerDaemon {
         let dockerd = try Tools.path("dockerd", package: "docker.io")
         let docker = try Tools.path("docker", package: "docker.io")
         _ = try Tools.path("runc", package: "runc")
         let directory = try TemporaryDirectory("dockerd")
         // The exec root holds a unix socket path, which must stay under 108 bytes: keep it short.
         let execRoot = "/tmp/pier-e2e-dx-\(UUID().uuidString.prefix(8).lowercased())"
+        var configuration: [String] = []
+        if !registryMirrors.isEmpty {
+            let file = directory.appending("daemon.json")
+            try JSONSerialization.data(withJSONObject: ["registry-mirrors": registryMirrors]).write(to: file)
+            configuration = ["--config-file", file.path]
+        }
         let process = try BackgroundProcess(
             name: "dockerd", executable: dockerd,
             arguments: [
@@ -48,7 +60,7 @@ final class DockerDaemon: Sendable, DiagnosticLog {
                 "--pidfile", directory.appending("dockerd.pid").path, "-H", "unix://\(directory.appending("docker.sock").path)",
                 "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none",
                 "--storage-driver", "vfs",
-            ],
+            ] + configuration,
             logURL: directory.appending("dockerd.log"))
         let daemon = DockerDaemon(directory: directory, dockerExecutable: docker, execRoot: execRoot, process: process)
         let deadline = ContinuousClock.now + .seconds(60)
