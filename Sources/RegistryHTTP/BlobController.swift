@@ -19,7 +19,9 @@ struct BlobController: Sendable {
     func getBlob(_ request: Request, repository: RepositoryName, digest: Digest, head: Bool, route: MirrorRoute? = nil) async throws -> Response {
         var arriving: BlobFetch?
         let size: Int64
-        if let route, let pullThrough {
+        if let route, let pullThrough, head {
+            size = try await pullThrough.blobSize(digest, route: route)
+        } else if let route, let pullThrough {
             switch try await pullThrough.blob(digest, route: route) {
             case .stored(let info): size = info.size
             case .arriving(let fetch, let fetchSize):

@@ -260,6 +260,31 @@ extension PullThroughCache {
         }
     }
 
+    /// The size of a blob of a mirrored repository, for a HEAD: from the store or a fetch under way, else from an
+    /// upstream HEAD — a HEAD does not download the blob (clients check for blobs they may never pull).
+    public func blobSize(_ digest: Digest, route: MirrorRoute) async throws -> Int64 {
+        if let info = try? await registry.blob(digest, in: route.repository) {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
+            return info.size
+        }
+        if let info = try await registry.linkStoredBlob(digest, into: route.repository) {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
+            return info.size
+        }
+        if let size = blobFetches.withLock({ $0[digest] })?.size { return size }
+        do {
+            if let size = try await route.mirror.client.headBlob(repository: route.upstreamRepository, digest: digest) { return size }
+        } catch {
+            ProxyMetrics.upstreamError(route.mirror, error)
+            throw error.registryError(notFound: .blobUnknown(digest))
+        }
+        // The upstream did not say: the size comes with the blob.
+        switch try await blob(digest, route: route) {
+        case .stored(let info): return info.size
+        case .arriving(_, let size): return size
+        }
+    }
+
     /// Fetches a blob into the store, writing it in growing batches so that readers get the first bytes quickly.
     private func download(_ fetch: BlobFetch, route: MirrorRoute) async {
         let digest = fetch.digest

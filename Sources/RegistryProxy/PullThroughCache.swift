@@ -20,6 +20,9 @@ public final class PullThroughCache: Sendable {
     let logger: Logger
     /// When each cached tag was last confirmed by its upstream (`repository:tag`); a cache, so process-local.
     let revalidated = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// When a tag's check last failed: while its upstream is down, cached tags are served at once for a while
+    /// instead of each request waiting for the revalidation deadline again.
+    let failedChecks = Mutex<[String: ContinuousClock.Instant]>([:])
     /// Manifest fetches in flight, by `repository@reference`, so that concurrent misses share one.
     let manifestFetches = Mutex<[String: Task<StoredManifest, any Error>]>([:])
     /// When each cached manifest's pull was last recorded (`repository@digest`), to record it at most once a minute.
@@ -161,6 +164,11 @@ public final class PullThroughCache: Sendable {
                 ProxyMetrics.upstreamError(mirror, error)
                 ProxyMetrics.request(mirror, kind: "manifest", result: cached == nil ? "failed" : "stale")
                 if let cached {
+                    let now = ContinuousClock.now
+                    failedChecks.withLock { failed in
+                        if failed.count >= Self.maximumRemembered { failed = failed.filter { now - $0.value < Self.failedCheckBackoff } }
+                        failed[key] = now
+                    }
                     logger.warning("serving a cached tag that its upstream could not confirm", metadata: [
                         "repository": "\(route.repository)", "tag": "\(tag.value)", "upstream": "\(upstream)", "error": "\(error)",
                     ])
@@ -191,9 +199,14 @@ public final class PullThroughCache: Sendable {
     }
 
     private func isFresh(_ key: String) -> Bool {
+        let now = ContinuousClock.now
+        if let failed = failedChecks.withLock({ $0[key] }), now - failed < Self.failedCheckBackoff { return true }
         guard let checked = revalidated.withLock({ $0[key] }) else { return false }
-        return ContinuousClock.now - checked < revalidateInterval
+        return now - checked < revalidateInterval
     }
+
+    /// How long a tag whose check failed is served from the cache without asking its upstream again.
+    static let failedCheckBackoff: Duration = .seconds(10)
 
     private func markFresh(_ key: String) {
         let now = ContinuousClock.now
@@ -204,6 +217,7 @@ public final class PullThroughCache: Sendable {
             }
             revalidated[key] = now
         }
+        _ = failedChecks.withLock { $0.removeValue(forKey: key) }
     }
 
     /// Entries kept in the revalidation and pull records before the expired ones are dropped.

@@ -108,6 +108,16 @@ public final class UpstreamClient: Sendable {
         return UpstreamManifest(bytes: bytes, mediaType: mediaType, digest: headerDigest)
     }
 
+    /// HEAD /v2/<repository>/blobs/<digest>: the blob's size, when the upstream says it.
+    public func headBlob(repository: String, digest: Digest) async throws(UpstreamError) -> Int64? {
+        let path = UpstreamURL.path(repository: repository, kind: "blobs", reference: digest.description)
+        let response = try await perform(.HEAD, path: path, repository: repository, accept: [])
+        guard response.status == .ok else {
+            throw await failure(for: response, request: "HEAD \(path)")
+        }
+        return response.headers.first(name: HeaderName.contentLength).flatMap { Int64($0.trimmingSpaces()) }
+    }
+
     /// GET /v2/<repository>/blobs/<digest>, following redirects (up to 5); only a 200 returns.
     ///
     /// The body streams; the caller verifies its digest while storing it.

@@ -254,4 +254,36 @@ struct PullThroughTests {
             #expect(upstream.requests(method: "GET", path: "/v2/big/slow/blobs/\(image.layerDigest)") == 1)
         }
     }
+
+    @Test("while an upstream fails, a cached tag is served without asking it again on every request")
+    func failedCheckBackoff() async throws {
+        try await withMirror(revalidate: 0) { upstream, client in
+            _ = Self.addImage(upstream, repository: "team/app", tag: "v1")
+            let path = "/v2/upstream.test/team/app/manifests/v1"
+            let first = try await client.send(.get, path, headers: Self.accept)
+            #expect(first.status == .ok)
+            upstream.failAlways(with: .status(500))
+            let stale = try await client.send(.get, path, headers: Self.accept)
+            #expect(stale.status == .ok)
+            let asked = upstream.recordedRequests.count
+            for _ in 0..<3 {
+                let again = try await client.send(.get, path, headers: Self.accept)
+                #expect(again.status == .ok)
+            }
+            #expect(upstream.recordedRequests.count == asked, "the failed check is remembered for a while")
+        }
+    }
+
+    @Test("a HEAD of a blob not cached asks the upstream with a HEAD, and does not download it")
+    func headBlob() async throws {
+        try await withMirror { upstream, client in
+            let image = Self.addImage(upstream, repository: "team/app", tag: "v1", layerSize: 100_000)
+            let head = try await client.send(.head, "/v2/upstream.test/team/app/blobs/\(image.layerDigest)")
+            #expect(head.status == .ok && head.headers[.contentLength] == "100000")
+            #expect(upstream.requests(method: "HEAD", path: "/v2/team/app/blobs/\(image.layerDigest)") == 1)
+            #expect(upstream.requests(method: "GET", path: "/v2/team/app/blobs/\(image.layerDigest)") == 0)
+            let missing = try await client.send(.head, "/v2/upstream.test/team/app/blobs/\(Digest.of([9, 9]))")
+            #expect(missing.status == .notFound)
+        }
+    }
 }
