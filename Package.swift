@@ -163,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "RegistryProxyTests",
             dependencies: [
-                "RegistryProxy", "RegistryStorage", "RegistryTesting", "RegistryCore", "RegistryMetadataSQLite",
+                "RegistryProxy", "RegistryStorage", "RegistryTesting", "RegistryCore", "RegistryMetadataSQLite", "RegistryStorageFileSystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -286,4 +286,22 @@ struct PullThroughTests {
             #expect(missing.status == .notFound)
         }
     }
+
+    @Test("a stalled upstream does not block cached content: the tag is served after the revalidation deadline")
+    func stalledUpstream() async throws {
+        try await withMirror(revalidate: 0) { upstream, client in
+            let image = Self.addImage(upstream, repository: "team/app", tag: "v1")
+            let path = "/v2/upstream.test/team/app/manifests/v1"
+            let first = try await client.send(.get, path, headers: Self.accept)
+            #expect(first.status == .ok)
+            let layer = try await client.send(.get, "/v2/upstream.test/team/app/blobs/\(image.layerDigest)")
+            #expect(layer.status == .ok)
+            upstream.failAlways(with: .stallBeforeHeaders)
+            let stale = try await client.send(.get, path, headers: Self.accept)
+            #expect(stale.status == .ok && stale.bytes == image.manifest)
+            let cachedLayer = try await client.send(.get, "/v2/upstream.test/team/app/blobs/\(image.layerDigest)")
+            #expect(cachedLayer.status == .ok && cachedLayer.bytes == image.layer, "digests never wait for the upstream")
+            upstream.clearFaults()
+        }
+    }
 }

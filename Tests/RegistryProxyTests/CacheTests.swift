@@ -5,6 +5,7 @@ import RegistryCore
 import RegistryMetadataSQLite
 import RegistryProxy
 import RegistryStorage
+import RegistryStorageFileSystem
 import RegistryTesting
 import Testing
 
@@ -13,7 +14,9 @@ import Testing
 struct CacheTests {
     struct Fixture {
         let upstream: FakeUpstream
-        let blobs: InMemoryBlobStore
+        let blobs: FileSystemBlobStore
+        /// The data directory (blobs under `blobs/`).
+        let root: String
         let registry: Registry
         let cache: PullThroughCache
         let mirror: Mirror
@@ -24,14 +27,14 @@ struct CacheTests {
         try await withTemporaryDirectory { directory in
             let upstream = try await FakeUpstream.start()
             let httpClient = UpstreamClient.makeHTTPClient()
-            let blobs = InMemoryBlobStore()
+            let blobs = try await FileSystemBlobStore(root: directory)
             let registry = Registry(blobs: blobs, metadata: try SQLiteMetadataStore(path: directory + "/metadata.sqlite"), logger: testLogger)
             let mirror = Mirror(
                 host: "up.test", client: UpstreamClient(configuration: .init(url: upstream.url), httpClient: httpClient, logger: testLogger), ttl: ttl
             )
             let cache = PullThroughCache(registry: registry, mirrors: [mirror], defaultHost: nil, logger: testLogger)
             do {
-                try await body(Fixture(upstream: upstream, blobs: blobs, registry: registry, cache: cache, mirror: mirror))
+                try await body(Fixture(upstream: upstream, blobs: blobs, root: directory, registry: registry, cache: cache, mirror: mirror))
             } catch {
                 try? await httpClient.shutdown()
                 await upstream.stop()
@@ -42,9 +45,20 @@ struct CacheTests {
         }
     }
 
-    /// Whether the blob store holds exactly these bytes under their digest.
+    /// Whether the blob store holds exactly these bytes under their digest, on disk.
     static func stored(_ fixture: Fixture, _ bytes: [UInt8]) -> Bool {
-        fixture.blobs.bytes(of: Digest.of(bytes)).map { Digest.of($0) } == Digest.of(bytes)
+        guard let path = fixture.blobs.localPath(of: Digest.of(bytes)), let data = FileManager.default.contents(atPath: path) else { return false }
+        return Digest.of(Array(data)) == Digest.of(bytes)
+    }
+
+    /// The bytes of every blob file under the data directory.
+    static func bytesOnDisk(_ fixture: Fixture) -> Int {
+        let base = fixture.root + "/blobs"
+        let files = FileManager.default.enumerator(atPath: base)?.compactMap { $0 as? String } ?? []
+        return files.reduce(0) { total, file in
+            let size = (try? FileManager.default.attributesOfItem(atPath: base + "/" + file))?[.size] as? Int
+            return total + (size ?? 0)
+        }
     }
 
     /// Puts an image with the given layers (plus a config of its own) into the upstream.
@@ -167,7 +181,10 @@ struct CacheTests {
             _ = try await prefetcher.prefetch(ImageReference(parsing: "up.test/lib/old:v1"))
             _ = try await prefetcher.prefetch(ImageReference(parsing: "up.test/lib/new:v1"))
             let expiry = CacheExpiry(registry: fixture.registry, mirrors: [fixture.mirror], maxSize: 600_000, grace: .zero, logger: testLogger)
+            let before = Self.bytesOnDisk(fixture)
             let report = try await expiry.run()
+            let after = Self.bytesOnDisk(fixture)
+            #expect(before - after == oldOnly.count + 50, "the evicted image's layer and config left the disk (\(before) → \(after))")
 
             #expect(report.evictedManifests == 1)
             #expect(!Self.stored(fixture, oldOnly), "the evicted image's own layer is gone from storage")
