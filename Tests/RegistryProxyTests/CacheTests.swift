@@ -208,17 +208,27 @@ struct CacheTests {
 
     @Test("expiry by ttl removes images not pulled within it and nothing else")
     func timeToLive() async throws {
-        try await withCache(ttl: .milliseconds(1500)) { fixture in
+        try await withCache { fixture in
             let layer = TestContent.bytes(50_000, seed: 600)
+            let kept = TestContent.bytes(50_000, seed: 601)
             Self.addImage(fixture.upstream, "lib/short", tag: "v1", layers: [layer], seed: 3)
+            Self.addImage(fixture.upstream, "lib/other", tag: "v1", layers: [kept], seed: 4)
             _ = try await Prefetcher(cache: fixture.cache).prefetch(ImageReference(parsing: "up.test/lib/short:v1"))
-            let expiry = CacheExpiry(registry: fixture.registry, mirrors: [fixture.mirror], maxSize: nil, grace: .zero, logger: testLogger)
-            let early = try await expiry.run()
+            // Within an hour's ttl nothing goes, however long this machine took.
+            let hour = CacheExpiry(registry: fixture.registry, prefixes: [(fixture.mirror.prefix, .seconds(3600))], maxSize: nil, grace: .zero, logger: testLogger)
+            let early = try await hour.run()
             #expect(early.expiredManifests == 0 && early.deletedBlobs == 0, "still within its ttl")
-            try await Task.sleep(for: .milliseconds(1600))
-            let late = try await expiry.run()
-            #expect(late.expiredManifests == 1 && late.deletedBlobs == 2)
+            // A ttl that has passed for the first image only: pulled before the cutoff, the second one after it.
+            try await Task.sleep(for: .milliseconds(20))
+            let cutoff = ContinuousClock.now
+            try await Task.sleep(for: .milliseconds(20))
+            _ = try await Prefetcher(cache: fixture.cache).prefetch(ImageReference(parsing: "up.test/lib/other:v1"))
+            let passed = CacheExpiry(registry: fixture.registry, prefixes: [(fixture.mirror.prefix, ContinuousClock.now - cutoff)],
+                                     maxSize: nil, grace: .zero, logger: testLogger)
+            let late = try await passed.run()
+            #expect(late.expiredManifests == 1 && late.deletedBlobs == 2, "\(late)")
             #expect(!Self.stored(fixture, layer))
+            #expect(Self.stored(fixture, kept), "an image pulled within its ttl stays")
         }
     }
 }
