@@ -86,7 +86,8 @@ struct UpstreamClientTests {
 
     @Test("a token is reused until shortly before it expires, then renewed up front")
     func tokenExpiry() async throws {
-        try await withUpstream(authentication: .bearer(tokenLifetime: 4)) { upstream, client in
+        // 10 s: a loaded CI machine can take seconds between a token's issue and its use.
+        try await withUpstream(authentication: .bearer(tokenLifetime: 10)) { upstream, client in
             let bytes = TestContent.imageManifest(config: (Digest.of([1]), 1), layers: [])
             upstream.addManifest(repository: Self.repository, tag: "a", bytes: bytes)
             let path = "/v2/\(Self.repository)/manifests/a"
@@ -96,7 +97,7 @@ struct UpstreamClientTests {
             #expect(upstream.tokenRequests == 1)
             #expect(upstream.requests(method: "HEAD", path: path) == 3)
 
-            try await Task.sleep(for: .milliseconds(4100))
+            try await Task.sleep(for: .milliseconds(10_100))
             _ = try await client.headManifest(repository: Self.repository, reference: "a", accept: manifestAccept)
             #expect(upstream.tokenRequests == 2)
             // Renewed before sending: no request with the expired token, no second 401.
