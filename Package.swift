@@ -46,6 +46,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CPierSystem"),
+        .target(name: "CPierCrypt", linkerSettings: [.linkedLibrary("crypt")]),
+        .target(
+            name: "RegistryAuth",
+            dependencies: [
+                "RegistryCore", "CPierCrypt",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "RegistryStorageFileSystem",
             dependencies: [
@@ -91,7 +101,7 @@ let package = Package(
         .target(
             name: "RegistryHTTP",
             dependencies: [
-                "RegistryStorage", "RegistryCore", "RegistryProxy",
+                "RegistryStorage", "RegistryCore", "RegistryProxy", "RegistryAuth",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -104,7 +114,7 @@ let package = Package(
         .target(
             name: "RegistryServer",
             dependencies: [
-                "RegistryHTTP", "RegistryConfig", "RegistryStorage", "RegistryCore", "RegistryProxy",
+                "RegistryHTTP", "RegistryConfig", "RegistryStorage", "RegistryCore", "RegistryProxy", "RegistryAuth",
                 "RegistryStorageFileSystem", "RegistryMetadataSQLite",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -172,6 +182,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "RegistryAuthTests",
+            dependencies: ["RegistryAuth", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "RegistryConfigTests",
             dependencies: ["RegistryConfig"],
             swiftSettings: swiftSettings
@@ -185,6 +200,7 @@ let package = Package(
             name: "RegistryHTTPTests",
             dependencies: [
                 "RegistryHTTP", "RegistryServer", "RegistryTesting", "RegistryStorage", "RegistryCore", "RegistryConfig", "RegistryProxy",
+                "RegistryAuth",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

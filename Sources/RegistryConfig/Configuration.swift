@@ -134,11 +134,24 @@ public struct Configuration: Sendable, Equatable {
         public var isEnabled: Bool { !mirrors.isEmpty }
     }
 
+    /// HTTP Basic authentication against an htpasswd file (`auth.htpasswd`).
+    public struct Htpasswd: Sendable, Equatable {
+        public var realm: String
+        public var path: String
+
+        public init(realm: String, path: String) {
+            self.realm = realm
+            self.path = path
+        }
+    }
+
     public var version = "0.1"
     public var log = Log()
     public var storage = Storage()
     public var http = HTTP()
     public var proxy = Proxy()
+    /// `auth.htpasswd`, when set.
+    public var htpasswd: Htpasswd?
     /// The bearer token of the admin API (`admin.token`); `nil` turns the API off.
     public var adminToken: String?
     /// Page size of `/v2/_catalog` without `n` (`catalog.maxentries`).
@@ -150,7 +163,7 @@ public struct Configuration: Sendable, Equatable {
 
     public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
         lhs.version == rhs.version && lhs.log == rhs.log && lhs.storage == rhs.storage && lhs.http == rhs.http
-            && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy && lhs.adminToken == rhs.adminToken
+            && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy && lhs.adminToken == rhs.adminToken && lhs.htpasswd == rhs.htpasswd
     }
 }
 

@@ -121,7 +121,7 @@ public enum ConfigurationLoader {
                 let header = String(name.dropFirst("REGISTRY_HTTP_HEADERS_".count))
                 entries["http.headers." + header] = Entry(value: .list([value]), origin: "environment \(name)")
             } else if name.hasPrefix("REGISTRY_AUTH") {
-                throw ConfigurationError("environment \(name): authentication (auth) is not supported yet; refusing to start a registry that would be open to everyone")
+                throw ConfigurationError("environment \(name): only REGISTRY_AUTH_HTPASSWD_REALM and _PATH are supported yet; refusing to start a registry that would be open to everyone")
             } else if name.hasPrefix("REGISTRY_PROXY") {
                 throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _TTL, _REVALIDATE, _MAXSIZE)")
             }
@@ -221,6 +221,12 @@ public enum ConfigurationLoader {
         }
         if let drain = try duration("http.draintimeout") { configuration.http.drainTimeout = drain }
         configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration)
+        switch (try scalar("auth.htpasswd.realm"), try scalar("auth.htpasswd.path")) {
+        case (nil, nil): break
+        case (let realm?, let path?): configuration.htpasswd = .init(realm: realm.0, path: path.0)
+        case (let given?, nil), (nil, let given?):
+            throw ConfigurationError("\(file): \(given.1): auth.htpasswd needs both realm and path")
+        }
         if let (token, origin) = try scalar("admin.token") {
             guard token.count >= 16, token.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
                 throw ConfigurationError("\(file): \(origin): 'admin.token' must be at least 16 printable characters without spaces")

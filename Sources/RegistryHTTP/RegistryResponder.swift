@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import RegistryAuth
 import RegistryCore
 import RegistryProxy
 import RegistryStorage
@@ -30,6 +31,8 @@ public struct RegistryResponder: HTTPResponder {
     let httpMetrics = HTTPMetrics()
     /// The admin API, when an admin token is configured.
     let admin: AdminController?
+    /// HTTP Basic authentication of every `/v2/` request, when `auth.htpasswd` is configured.
+    let basicAuth: BasicAuthenticator?
 
     /// - Parameters:
     ///   - extraHeaders: headers added to every response, e.g. `X-Content-Type-Options: nosniff`.
@@ -40,8 +43,9 @@ public struct RegistryResponder: HTTPResponder {
     public init(
         registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, fileSends: FileSendRegistry? = nil,
         pullThrough: PullThroughCache? = nil, metricsExporter: (@Sendable () -> [UInt8])? = nil, adminToken: String? = nil,
-        accessLog: Logger, logger: Logger
+        basicAuth: BasicAuthenticator? = nil, accessLog: Logger, logger: Logger
     ) {
+        self.basicAuth = basicAuth
         self.metricsExporter = metricsExporter
         admin = adminToken.map { AdminController(token: $0, pullThrough: pullThrough) }
         self.registry = registry
@@ -124,6 +128,9 @@ public struct RegistryResponder: HTTPResponder {
             // `gzip, chunked` body as plain chunked would store bytes the client did not mean.
             throw RegistryError(.unsupported, status: 501, message: "unsupported Transfer-Encoding", detail: String(coding.prefix(100)))
         }
+        if let basicAuth, request.uri.path == "/v2" || request.uri.path.hasPrefix("/v2/") {
+            try await authenticate(request, with: basicAuth)
+        }
         guard let path = RegistryPath(request.uri.path) else {
             throw RegistryError(.unsupported, status: 404, message: "no such endpoint")
         }
@@ -185,6 +192,19 @@ public struct RegistryResponder: HTTPResponder {
             }
         }
         throw RegistryError(.unsupported, status: 405, message: "method \(method) not allowed here")
+    }
+
+    /// Refuses a request without valid Basic credentials: 401 `UNAUTHORIZED` with the challenge clients answer
+    /// (`docker login` first sends `GET /v2/` and expects exactly this).
+    private func authenticate(_ request: Request, with basicAuth: BasicAuthenticator) async throws {
+        guard await basicAuth.authenticate(authorization: request.headers[.authorization]) == nil else { return }
+        let realm = basicAuth.realm.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        var hints: [RegistryError.Hint] = [.challenge("Basic realm=\"\(realm)\"")]
+        if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 {
+            // The body is not read: end the connection rather than drain an upload nobody may make.
+            hints.append(.closeConnection)
+        }
+        throw RegistryError(.unauthorized, message: "authentication required", hints: hints)
     }
 
     /// A read of a mirrored repository: served from the cache, filled from its upstream.

@@ -126,6 +126,19 @@ struct ProxyConfigurationTests {
         }
     }
 
+    @Test("auth.htpasswd is read from the file and the environment; other auth schemes still stop start-up")
+    func htpasswd() throws {
+        let configuration = try ConfigurationLoader.load(yaml: "auth:\n  htpasswd:\n    realm: Registry\n    path: /etc/pier/htpasswd\n")
+        #expect(configuration.htpasswd == Configuration.Htpasswd(realm: "Registry", path: "/etc/pier/htpasswd"))
+        let environment = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_AUTH_HTPASSWD_REALM": "R", "REGISTRY_AUTH_HTPASSWD_PATH": "/p",
+        ])
+        #expect(environment.htpasswd == Configuration.Htpasswd(realm: "R", path: "/p"))
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: "auth:\n  htpasswd:\n    realm: R\n") }
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: "auth:\n  token:\n    realm: https://x\n") }
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: nil, environment: ["REGISTRY_AUTH_TOKEN_REALM": "x"]) }
+    }
+
     @Test("sizes", arguments: [("1024", Int64(1024)), ("500MB", 500_000_000), ("2GiB", 2_147_483_648), ("1.5 KiB", 1536)])
     func sizes(text: String, bytes: Int64) {
         #expect(ConfigurationLoader.parseSize(text) == bytes)
