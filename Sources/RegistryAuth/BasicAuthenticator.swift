@@ -57,7 +57,7 @@ public final class BasicAuthenticator: Sendable {
         hasher.update(data: Data(user.utf8))
         hasher.update(data: [0])
         hasher.update(data: Data(password.utf8))
-        let key = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let key = Self.hex(hasher.finalize())
         let now = ContinuousClock.now
         let (hash, decoy, cached) = state.withLock { state in
             (state.file.entries[user], state.decoy, state.verified[key].map { now - $0 < cacheLifetime } ?? false)
@@ -74,6 +74,17 @@ public final class BasicAuthenticator: Sendable {
             state.verified[key] = now
         }
         return user
+    }
+
+    private static func hex(_ digest: SHA256Digest) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        for byte in digest {
+            bytes.append(digits[Int(byte >> 4)])
+            bytes.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// User and password from a Basic `Authorization` value.
