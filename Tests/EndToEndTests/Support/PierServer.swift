@@ -32,7 +32,7 @@ final class PierServer: Sendable, DiagnosticLog {
     }
 
     /// Starts `pier serve --root <tmp>/data --addr 127.0.0.1:<free port>` and waits until
-    /// `GET /v2/` answers 200. Retries with another port if the chosen one was taken meanwhile.
+    /// `GET /healthz` answers 200. Retries with another port if the chosen one was taken meanwhile.
     /// - Parameter config: the text of a `config.yml` to serve with (root and address still come from the flags).
     static func start(label: String, config: String? = nil) async throws -> PierServer {
         let binary = try EndToEnd.pierBinary()
@@ -58,17 +58,18 @@ final class PierServer: Sendable, DiagnosticLog {
         throw CommandFailure("pier did not start:\n" + failures.joined(separator: "\n"))
     }
 
-    /// Polls `GET /v2/` until it answers 200; false if the process exits first, throws on timeout.
+    /// Polls `GET /healthz` until it answers 200; false if the process exits first, throws on timeout.
     private func waitUntilReady(timeout: Duration) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard process.isRunning else { return false }
-            if let response = try? await api.send("GET", "/v2/"), response.status == 200 { return true }
+            // /healthz answers without credentials; URLSession on Linux hangs on the Basic challenge /v2/ gives with auth.
+            if let response = try? await api.send("GET", "/healthz"), response.status == 200 { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
         let log = logTail(lines: 40)
         await stop()
-        throw CommandFailure("pier on \(host) did not answer GET /v2/ with 200 within \(timeout):\n\(log)")
+        throw CommandFailure("pier on \(host) did not answer GET /healthz with 200 within \(timeout):\n\(log)")
     }
 
     /// Stops the server with SIGTERM (by PID) and removes its directory.
