@@ -1,6 +1,7 @@
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import RegistryHTTP
 
@@ -17,6 +18,9 @@ struct PierHTTP1Channel: ServerChildChannel {
             try channel.syncOptions?.setOption(
                 ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
             )
+            // Oversized request headers get 431 rather than NIO's generic 400.
+            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try channel.pipeline.syncOperations.addHandler(HeaderLimitHandler(), position: .after(decoder.handler))
             let codec = try channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
             try channel.pipeline.syncOperations.addHandler(HTTP10KeepAliveHandler(), position: .before(codec.handler))
             if let fileSends = self.fileSends {

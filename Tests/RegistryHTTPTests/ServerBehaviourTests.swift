@@ -21,6 +21,16 @@ struct ServerBehaviourTests {
         }
     }
 
+    @Test("request headers larger than the parser accepts get 431 with the spec's error body, and the connection closes")
+    func oversizedHeaders() async throws {
+        try await withRegistry(live: true) { client in
+            let port = try #require(client.port)
+            let reply = try rawExchange(port: port, head: "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n")
+            #expect(reply.hasPrefix("HTTP/1.1 431"), "got \(reply.prefix(60))")
+            #expect(reply.contains(#""code":"SIZE_INVALID""#))
+        }
+    }
+
     @Test("Expect: 100-continue is answered before the body is sent")
     func expectContinue() async throws {
         try await withRegistry(live: true) { client in
