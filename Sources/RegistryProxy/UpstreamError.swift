@@ -66,3 +66,15 @@ public struct UpstreamError: Error, Sendable, CustomStringConvertible {
         return text
     }
 }
+
+extension UpstreamError {
+    /// The error for an upstream status that needs no request-specific wording: 429 rate-limited, 5xx unavailable
+    /// (both with the upstream's Retry-After), anything else an invalid response.
+    init(status: Int, upstream: String, retryAfter: Int?, message: String) {
+        switch status {
+        case 429: self.init(.rateLimited, upstream: upstream, status: status, retryAfter: retryAfter, message: message)
+        case 500...599: self.init(.unavailable, upstream: upstream, status: status, retryAfter: retryAfter, message: message)
+        default: self.init(.invalidResponse, upstream: upstream, status: status, message: message)
+        }
+    }
+}

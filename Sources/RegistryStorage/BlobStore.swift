@@ -55,6 +55,19 @@ extension BlobStore {
     }
 }
 
+extension BlobReader {
+    /// Streams `range` to `consumer`, then closes the reader, on every path.
+    public func streamThenClose(_ range: Range<Int64>, to consumer: (ByteBuffer) async throws -> Void) async throws {
+        do {
+            try await stream(range, to: consumer)
+        } catch {
+            try? await close()
+            throw error
+        }
+        try await close()
+    }
+}
+
 /// An open blob: its size, and its bytes streamed in chunks.
 public protocol BlobReader: Sendable {
     /// The blob's size in bytes.

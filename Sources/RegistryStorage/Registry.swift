@@ -57,13 +57,7 @@ public struct Registry: Sendable {
             logger.error("blob recorded but missing from the blob store", metadata: ["digest": "\(digest)"])
             throw BlobStoreError(.notFound, "blob \(digest) missing from the blob store")
         }
-        do {
-            try await reader.stream(range, to: consumer)
-        } catch {
-            try? await reader.close()
-            throw error
-        }
-        try await reader.close()
+        try await reader.streamThenClose(range, to: consumer)
     }
 
     /// Removes a blob from a repository (DELETE `/v2/<name>/blobs/<digest>`); the bytes go at the next collection.

@@ -103,14 +103,7 @@ public struct FileSystemBlobStore: BlobStore {
         } catch let error as FileSystemError where error.code == .notFound {
             throw BlobStoreError(.notFound, "no upload \(id)", cause: error)
         }
-        let reader = FileBlobReader(handle: handle, size: range.upperBound, chunkSize: readChunkSize)
-        do {
-            try await reader.stream(range, to: consumer)
-        } catch {
-            try? await reader.close()
-            throw error
-        }
-        try await reader.close()
+        try await FileBlobReader(handle: handle, size: range.upperBound, chunkSize: readChunkSize).streamThenClose(range, to: consumer)
     }
 
     public func hashUpload(_ id: String, length: Int64, algorithm: DigestAlgorithm) async throws -> Digest {

@@ -191,12 +191,8 @@ extension UpstreamClient {
             return UpstreamError(
                 .unauthorized, upstream: configuration.url, status: status,
                 message: "\(answered); its credentials were refused (check the username and password configured for it)")
-        case 429:
-            return UpstreamError(.rateLimited, upstream: configuration.url, status: status, retryAfter: retryAfter, message: answered)
-        case 500...599:
-            return UpstreamError(.unavailable, upstream: configuration.url, status: status, retryAfter: retryAfter, message: answered)
         default:
-            return UpstreamError(.invalidResponse, upstream: configuration.url, status: status, message: answered)
+            return UpstreamError(status: status, upstream: configuration.url, retryAfter: retryAfter, message: answered)
         }
     }
 
