@@ -52,6 +52,12 @@ public final class BasicAuthenticator: Sendable {
     /// The user an `Authorization: Basic …` header proves, or `nil`.
     public func authenticate(authorization: String?) async -> String? {
         guard let (user, password) = Self.credentials(in: authorization) else { return nil }
+        return await authenticate(user: user, password: password)
+    }
+
+    /// `user` when `password` is theirs, or `nil`.
+    public func authenticate(user: String, password: String) async -> String? {
+        guard user.utf8.count <= 1024, password.utf8.count <= 4096 else { return nil }
         reloadIfChanged()
         var hasher = SHA256()
         hasher.update(data: Data(user.utf8))
@@ -88,7 +94,7 @@ public final class BasicAuthenticator: Sendable {
     }
 
     /// User and password from a Basic `Authorization` value.
-    static func credentials(in authorization: String?) -> (String, String)? {
+    public static func credentials(in authorization: String?) -> (String, String)? {
         guard let authorization, authorization.count < 8192 else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",

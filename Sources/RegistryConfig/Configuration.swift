@@ -145,6 +145,90 @@ public struct Configuration: Sendable, Equatable {
         }
     }
 
+    /// Docker token authentication (`auth.token`): verify tokens of an external token service, or, with a
+    /// `signingkey`, issue them at Pier's own `/token` endpoint.
+    public struct TokenAuth: Sendable, Equatable {
+        /// Where clients get tokens (`auth.token.realm`); `nil` with a signing key means Pier's own `/token`.
+        public var realm: String?
+        /// The audience of tokens (`auth.token.service`).
+        public var service: String
+        /// The issuer tokens must name (`auth.token.issuer`).
+        public var issuer: String
+        /// PEM certificates whose keys sign tokens (`auth.token.rootcertbundle`).
+        public var rootCertBundle: String?
+        /// A JSON Web Key Set whose keys sign tokens (`auth.token.jwks`).
+        public var jwks: String?
+        /// Pier's own token service: the key it signs with (created when missing).
+        public var signingKey: String?
+        /// How long tokens Pier issues stay valid.
+        public var expiration: TimeInterval = 300
+        /// Clock skew allowed when checking `exp` and `nbf`.
+        public var leeway: TimeInterval = 5
+
+        public init(realm: String? = nil, service: String, issuer: String, rootCertBundle: String? = nil, jwks: String? = nil,
+                    signingKey: String? = nil, expiration: TimeInterval = 300, leeway: TimeInterval = 5) {
+            self.realm = realm
+            self.service = service
+            self.issuer = issuer
+            self.rootCertBundle = rootCertBundle
+            self.jwks = jwks
+            self.signingKey = signingKey
+            self.expiration = expiration
+            self.leeway = leeway
+        }
+    }
+
+    /// Who may do what to which repositories (`access`, Pier's own).
+    public struct Access: Sendable, Equatable {
+        /// The actions granted in one repository pattern.
+        public struct Rule: Sendable, Equatable {
+            /// A repository glob: `*` within one path component, `**` across components (`team-a/**`).
+            public var pattern: String
+            /// Actions by user name.
+            public var users: [String: [String]] = [:]
+            /// Actions by group name.
+            public var groups: [String: [String]] = [:]
+            /// Actions of every authenticated user.
+            public var authenticated: [String] = []
+            /// Actions of clients without credentials.
+            public var anonymous: [String] = []
+
+            public init(pattern: String, users: [String: [String]] = [:], groups: [String: [String]] = [:], authenticated: [String] = [],
+                        anonymous: [String] = []) {
+                self.pattern = pattern
+                self.users = users
+                self.groups = groups
+                self.authenticated = authenticated
+                self.anonymous = anonymous
+            }
+        }
+
+        /// Members by group name.
+        public var groups: [String: [String]] = [:]
+        /// Users with every action on every repository.
+        public var admins: [String] = []
+        /// In file order.
+        public var rules: [Rule] = []
+
+        public init(groups: [String: [String]] = [:], admins: [String] = [], rules: [Rule] = []) {
+            self.groups = groups
+            self.admins = admins
+            self.rules = rules
+        }
+    }
+
+    /// Failed logins tolerated per client address before it is refused for a while (`auth.failedlogins.*`).
+    public struct FailedLogins: Sendable, Equatable {
+        /// Failures per window; 0 turns the limit off.
+        public var limit = 10
+        public var window: TimeInterval = 60
+
+        public init(limit: Int = 10, window: TimeInterval = 60) {
+            self.limit = limit
+            self.window = window
+        }
+    }
+
     public var version = "0.1"
     public var log = Log()
     public var storage = Storage()
@@ -152,6 +236,11 @@ public struct Configuration: Sendable, Equatable {
     public var proxy = Proxy()
     /// `auth.htpasswd`, when set.
     public var htpasswd: Htpasswd?
+    /// `auth.token`, when set.
+    public var tokenAuth: TokenAuth?
+    /// `access`, when set; without it every authenticated user may do everything.
+    public var access: Access?
+    public var failedLogins = FailedLogins()
     /// The bearer token of the admin API (`admin.token`); `nil` turns the API off.
     public var adminToken: String?
     /// Page size of `/v2/_catalog` without `n` (`catalog.maxentries`).
@@ -164,6 +253,7 @@ public struct Configuration: Sendable, Equatable {
     public static func == (lhs: Configuration, rhs: Configuration) -> Bool {
         lhs.version == rhs.version && lhs.log == rhs.log && lhs.storage == rhs.storage && lhs.http == rhs.http
             && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy && lhs.adminToken == rhs.adminToken && lhs.htpasswd == rhs.htpasswd
+            && lhs.tokenAuth == rhs.tokenAuth && lhs.access == rhs.access && lhs.failedLogins == rhs.failedLogins
     }
 }
 

@@ -23,6 +23,7 @@ public enum ConfigurationLoader {
     ///   - environment: the process environment (only `REGISTRY_*` variables are read).
     public static func load(yaml: String?, path: String = "config.yml", environment: [String: String] = [:]) throws -> Configuration {
         var entries: [String: Entry] = [:]
+        var accessNode: Node?
         if let yaml {
             let node: Node?
             do {
@@ -35,6 +36,7 @@ public enum ConfigurationLoader {
                     throw ConfigurationError("\(path): line \(node.mark?.line ?? 1): the configuration must be a mapping of keys")
                 }
                 try flatten(mapping, prefix: "", into: &entries, file: path)
+                accessNode = mapping.first { $0.key.string?.lowercased() == "access" }?.value
             }
         }
         var warnings: [String] = []
@@ -57,6 +59,14 @@ public enum ConfigurationLoader {
         }
         try overlay(environment, on: &entries)
         var configuration = try build(from: entries, file: path)
+        if let accessNode {
+            configuration.access = try access(from: accessNode, file: path)
+        }
+        if let access = configuration.access, configuration.htpasswd == nil, configuration.tokenAuth == nil,
+            access.rules.contains(where: { !$0.users.isEmpty || !$0.groups.isEmpty || !$0.authenticated.isEmpty }) || !access.admins.isEmpty
+        {
+            warnings.append("access names users, but no auth is configured (auth.htpasswd or auth.token): only its anonymous rules apply")
+        }
         configuration.warnings = warnings
         return configuration
     }
@@ -121,7 +131,7 @@ public enum ConfigurationLoader {
                 let header = String(name.dropFirst("REGISTRY_HTTP_HEADERS_".count))
                 entries["http.headers." + header] = Entry(value: .list([value]), origin: "environment \(name)")
             } else if name.hasPrefix("REGISTRY_AUTH") {
-                throw ConfigurationError("environment \(name): only REGISTRY_AUTH_HTPASSWD_REALM and _PATH are supported yet; refusing to start a registry that would be open to everyone")
+                throw ConfigurationError("environment \(name): unknown auth setting (known: REGISTRY_AUTH_HTPASSWD_REALM, _PATH, REGISTRY_AUTH_TOKEN_REALM, _SERVICE, _ISSUER, _ROOTCERTBUNDLE, _JWKS, _SIGNINGKEY, _EXPIRATION, _LEEWAY); refusing to start a registry that would be open to everyone")
             } else if name.hasPrefix("REGISTRY_PROXY") {
                 throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _TTL, _REVALIDATE, _MAXSIZE)")
             }
@@ -226,6 +236,17 @@ public enum ConfigurationLoader {
         case (let realm?, let path?): configuration.htpasswd = .init(realm: realm.0, path: path.0)
         case (let given?, nil), (nil, let given?):
             throw ConfigurationError("\(file): \(given.1): auth.htpasswd needs both realm and path")
+        }
+        configuration.tokenAuth = try tokenAuth(scalar: scalar, duration: duration, file: file)
+        if let (value, origin) = try scalar("auth.failedlogins.limit") {
+            guard let limit = Int(value), limit >= 0 else {
+                throw ConfigurationError("\(file): \(origin): 'auth.failedlogins.limit' must be a number (0 turns the limit off)")
+            }
+            configuration.failedLogins.limit = limit
+        }
+        if let window = try duration("auth.failedlogins.window") {
+            guard window > 0 else { throw ConfigurationError("\(file): 'auth.failedlogins.window' must be positive") }
+            configuration.failedLogins.window = window
         }
         if let (token, origin) = try scalar("admin.token") {
             guard token.count >= 16, token.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {

@@ -12,10 +12,11 @@ struct ListingController: Sendable {
     let pullThrough: PullThroughCache?
 
     /// GET `/v2/_catalog?n=&last=`, in lexical order, with `Link` to the next page.
-    func catalog(_ request: Request) async throws -> Response {
+    /// - Parameter including: when given, only the repositories it accepts (those the caller may pull).
+    func catalog(_ request: Request, including: (@Sendable (String) -> Bool)? = nil) async throws -> Response {
         let count = try parsePageSize(request.query("n"))
         let last = request.query("last")
-        let page = try await registry.catalog(count: count, last: last)
+        let page = try await registry.catalog(count: count, last: last, including: including)
         // Names are restricted to [a-z0-9._/-], so they need no JSON escaping.
         let json = #"{"repositories":["# + page.items.map { "\"\($0.value)\"" }.joined(separator: ",") + "]}\n"
         var headers: HTTPFields = [:]

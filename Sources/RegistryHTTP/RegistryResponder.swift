@@ -31,8 +31,10 @@ public struct RegistryResponder: HTTPResponder {
     let httpMetrics = HTTPMetrics()
     /// The admin API, when an admin token is configured.
     let admin: AdminController?
-    /// HTTP Basic authentication of every `/v2/` request, when `auth.htpasswd` is configured.
-    let basicAuth: BasicAuthenticator?
+    /// Authentication and access rules for every `/v2/` request, when any are configured.
+    let accessControl: AccessControl?
+    /// Pier's own token service (`/token`), when it issues tokens.
+    let tokens: TokenController?
 
     /// - Parameters:
     ///   - extraHeaders: headers added to every response, e.g. `X-Content-Type-Options: nosniff`.
@@ -43,16 +45,22 @@ public struct RegistryResponder: HTTPResponder {
     public init(
         registry: Registry, extraHeaders: HTTPFields = [:], externalURL: String? = nil, fileSends: FileSendRegistry? = nil,
         pullThrough: PullThroughCache? = nil, metricsExporter: (@Sendable () -> [UInt8])? = nil, adminToken: String? = nil,
-        basicAuth: BasicAuthenticator? = nil, accessLog: Logger, logger: Logger
+        accessControl: AccessControl? = nil, accessLog: Logger, logger: Logger
     ) {
-        self.basicAuth = basicAuth
+        self.accessControl = accessControl
+        if let accessControl, let settings = accessControl.token, let signer = settings.signer {
+            tokens = TokenController(access: accessControl, settings: settings, signer: signer)
+        } else {
+            tokens = nil
+        }
         self.metricsExporter = metricsExporter
         admin = adminToken.map { AdminController(token: $0, pullThrough: pullThrough) }
         self.registry = registry
         self.pullThrough = pullThrough
         manifests = ManifestController(registry: registry, pullThrough: pullThrough)
         blobs = BlobController(registry: registry, fileSends: fileSends, pullThrough: pullThrough)
-        uploads = UploadController(registry: registry)
+        // With access rules, a mount must name a source the caller may pull (checked before the controller runs).
+        uploads = UploadController(registry: registry, mountsAnywhere: accessControl == nil)
         listings = ListingController(registry: registry, pullThrough: pullThrough)
         self.extraHeaders = extraHeaders
         self.externalURL = externalURL
@@ -64,7 +72,7 @@ public struct RegistryResponder: HTTPResponder {
         let start = ContinuousClock.now
         var response: Response
         do {
-            response = try await route(request)
+            response = try await route(request, client: context.remoteAddress?.ipAddress ?? "-")
         } catch {
             response = ErrorResponse.make(for: error, logger: logger)
             if request.method == .head {
@@ -105,7 +113,7 @@ public struct RegistryResponder: HTTPResponder {
         return response
     }
 
-    private func route(_ request: Request) async throws -> Response {
+    private func route(_ request: Request, client: String) async throws -> Response {
         if request.uri.path == "/healthz", request.method == .get || request.method == .head {
             // For load balancers: the process answers and its metadata store can be read.
             _ = try await registry.metadata.repositories(after: nil, limit: 1)
@@ -128,10 +136,15 @@ public struct RegistryResponder: HTTPResponder {
             // `gzip, chunked` body as plain chunked would store bytes the client did not mean.
             throw RegistryError(.unsupported, status: 501, message: "unsupported Transfer-Encoding", detail: String(coding.prefix(100)))
         }
-        if let basicAuth, request.uri.path == "/v2" || request.uri.path.hasPrefix("/v2/") {
-            try await authenticate(request, with: basicAuth)
+        if request.uri.path == "/token", let tokens {
+            return try await tokens.respond(request, client: client)
         }
-        guard let path = RegistryPath(request.uri.path) else {
+        var grant: AccessControl.Grant?
+        let path = RegistryPath(request.uri.path)
+        if let accessControl, request.uri.path == "/v2" || request.uri.path.hasPrefix("/v2/") {
+            grant = try await accessControl.authorize(request, path: path, client: client)
+        }
+        guard let path else {
             throw RegistryError(.unsupported, status: 404, message: "no such endpoint")
         }
         let method = request.method
@@ -151,7 +164,7 @@ public struct RegistryResponder: HTTPResponder {
             return .json("{}")
         case .catalog:
             guard method == .get else { break }
-            return try await listings.catalog(request)
+            return try await listings.catalog(request, including: grant?.catalogFilter)
         case .tags(let name):
             guard method == .get else { break }
             return try await listings.listTags(request, repository: try RepositoryName(parsing: name))
@@ -192,19 +205,6 @@ public struct RegistryResponder: HTTPResponder {
             }
         }
         throw RegistryError(.unsupported, status: 405, message: "method \(method) not allowed here")
-    }
-
-    /// Refuses a request without valid Basic credentials: 401 `UNAUTHORIZED` with the challenge clients answer
-    /// (`docker login` first sends `GET /v2/` and expects exactly this).
-    private func authenticate(_ request: Request, with basicAuth: BasicAuthenticator) async throws {
-        guard await basicAuth.authenticate(authorization: request.headers[.authorization]) == nil else { return }
-        let realm = basicAuth.realm.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        var hints: [RegistryError.Hint] = [.challenge("Basic realm=\"\(realm)\"")]
-        if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].flatMap { Int($0) } ?? 0) > 0 {
-            // The body is not read: end the connection rather than drain an upload nobody may make.
-            hints.append(.closeConnection)
-        }
-        throw RegistryError(.unauthorized, message: "authentication required", hints: hints)
     }
 
     /// A read of a mirrored repository: served from the cache, filled from its upstream.

@@ -7,6 +7,9 @@ import RegistryStorage
 /// Blob pushes: `POST /v2/<name>/blobs/uploads/` and the upload session's `PATCH`/`PUT`/`GET`/`DELETE`.
 struct UploadController: Sendable {
     let registry: Registry
+    /// Whether a mount may take the blob from any repository holding it when `from` does not (no access rules);
+    /// otherwise only from `from`, which the caller was checked to be allowed to pull.
+    let mountsAnywhere: Bool
 
     /// POST: a cross-repository mount, a single-request push (`?digest=`), or a new session.
     // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-blobs
@@ -15,7 +18,7 @@ struct UploadController: Sendable {
             let digest = try Digest(parsing: mount)
             // An invalid `from` is only a hint gone wrong: mount from wherever the blob is, as `from` is optional.
             let source = request.query("from").flatMap { RepositoryName($0) }
-            if let info = try await registry.mountBlob(digest, into: repository, from: source) {
+            if source != nil || mountsAnywhere, let info = try await registry.mountBlob(digest, into: repository, from: source, elsewhere: mountsAnywhere) {
                 return created(repository: repository, digest: info.digest)
             }
         } else if let digestValue = request.query("digest") {

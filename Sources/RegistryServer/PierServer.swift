@@ -61,18 +61,11 @@ public struct PierServer: Sendable {
         if !configuration.log.accessLog { accessLog.logLevel = .critical }
         // sendfile(2) moves file bytes inside the kernel, which TLS cannot: only plain HTTP uses it.
         let fileSends = configuration.http.tls == nil && zeroCopy ? FileSendRegistry() : nil
-        var basicAuth: BasicAuthenticator?
-        if let htpasswd = configuration.htpasswd {
-            do {
-                basicAuth = try BasicAuthenticator(realm: htpasswd.realm, path: htpasswd.path, logger: logger)
-            } catch {
-                throw ConfigurationError("auth.htpasswd: \(error)")
-            }
-        }
+        let accessControl = try makeAccessControl(configuration: configuration, logger: logger)
         let responder = RegistryResponder(
             registry: registry, extraHeaders: extraHeaders, externalURL: configuration.http.externalURL, fileSends: fileSends,
             pullThrough: pullThrough, metricsExporter: metricsExporter, adminToken: configuration.adminToken,
-            basicAuth: basicAuth, accessLog: accessLog, logger: logger
+            accessControl: accessControl, accessLog: accessLog, logger: logger
         )
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
         var server = HTTPServerBuilder.pierHTTP1(configuration: http1, fileSends: fileSends)

@@ -69,21 +69,37 @@ public struct Registry: Sendable {
     /// Mounts a blob into `repository` (POST `?mount=`); `nil` when it cannot, and the caller starts an upload instead.
     ///
     /// `from` is a hint: a blob stored anywhere in the registry is mounted, as the spec allows.
-    public func mountBlob(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?) async throws -> BlobInfo? {
+    /// - Parameter elsewhere: whether a blob `source` lacks may come from any repository that has it.
+    public func mountBlob(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?, elsewhere: Bool = true) async throws -> BlobInfo? {
         try checkWritable()
         if let source, let info = try await metadata.mountBlob(digest, into: repository, from: source) {
             return info
         }
+        guard elsewhere else { return nil }
         return try await metadata.mountBlob(digest, into: repository, from: nil)
     }
 
     // MARK: Listing
 
     /// One page of the catalog.
-    public func catalog(count: Int?, last: String?) async throws -> Page<RepositoryName> {
+    /// - Parameter including: when given, only the repositories it accepts (those a caller may pull).
+    public func catalog(count: Int?, last: String?, including: (@Sendable (String) -> Bool)? = nil) async throws -> Page<RepositoryName> {
         let limit = min(count ?? options.defaultCatalogPageSize, options.maximumPageSize)
         if limit == 0 { return Page(items: [], hasMore: false) }
-        return try await metadata.repositories(after: last, limit: limit)
+        guard let including else { return try await metadata.repositories(after: last, limit: limit) }
+        // Filtered: read on in pages until `limit` accepted names are found or the names run out.
+        var items: [RepositoryName] = []
+        var cursor = last
+        while true {
+            let page = try await metadata.repositories(after: cursor, limit: max(limit, 100))
+            for name in page.items {
+                guard including(name.value) else { continue }
+                if items.count == limit { return Page(items: items, hasMore: true) }
+                items.append(name)
+            }
+            guard page.hasMore, let next = page.items.last else { return Page(items: items, hasMore: false) }
+            cursor = next.value
+        }
     }
 
     /// One page of a repository's tags.

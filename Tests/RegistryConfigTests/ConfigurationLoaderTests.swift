@@ -84,7 +84,8 @@ struct ConfigurationLoaderTests {
         ("log:\n  level: loud\n", "line 2: 'log.level'"),
         ("http:\n  addr: [1\n", "malformed YAML"),
         ("version: 0.2\n", "unsupported configuration version"),
-        ("auth:\n  token:\n    realm: https://auth.example\n", "refusing to start a registry that would be open"),
+        ("auth:\n  token:\n    realm: https://auth.example\n", "line 3: auth.token needs 'service'"),
+        ("auth:\n  silly:\n    realm: x\n", "refusing to start a registry that would be open"),
         ("storage:\n  s3:\n    bucket: b\n", "s3 storage driver"),
         ("http:\n  tls:\n    certificate: /c.pem\n", "needs both"),
         ("- a\n- b\n", "must be a mapping"),
@@ -99,10 +100,13 @@ struct ConfigurationLoaderTests {
         }
     }
 
-    @Test("REGISTRY_AUTH_* other than htpasswd is refused rather than ignored")
+    @Test("unknown REGISTRY_AUTH_* variables, and an incomplete auth.token, are refused rather than ignored")
     func environmentAuth() {
         #expect(throws: ConfigurationError.self) {
             try ConfigurationLoader.load(yaml: nil, environment: ["REGISTRY_AUTH_TOKEN_REALM": "https://auth.example"])
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(yaml: nil, environment: ["REGISTRY_AUTH_SILLY_SERVICE": "x"])
         }
     }
 

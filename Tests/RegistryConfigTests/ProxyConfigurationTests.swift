@@ -144,3 +144,89 @@ struct ProxyConfigurationTests {
         #expect(ConfigurationLoader.parseSize(text) == bytes)
     }
 }
+
+@Suite("Auth configuration")
+struct AuthConfigurationTests {
+    @Test("auth.token for an external token service needs realm, service, issuer and keys")
+    func externalToken() throws {
+        let yaml = """
+            auth:
+              token:
+                realm: https://auth.example.com/token
+                service: registry.example.com
+                issuer: auth.example.com
+                rootcertbundle: /etc/pier/bundle.pem
+                leeway: 2s
+            """
+        let token = try #require(try ConfigurationLoader.load(yaml: yaml).tokenAuth)
+        #expect(token == .init(realm: "https://auth.example.com/token", service: "registry.example.com", issuer: "auth.example.com",
+                               rootCertBundle: "/etc/pier/bundle.pem", leeway: 2))
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(yaml: "auth:\n  token:\n    realm: https://a/token\n    service: s\n    issuer: i\n")
+        }
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(yaml: "auth:\n  token:\n    service: s\n    issuer: i\n    jwks: /x\n")
+        }
+    }
+
+    @Test("auth.token with a signing key is Pier's own token service; the realm may be left out")
+    func builtInToken() throws {
+        let configuration = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_AUTH_TOKEN_SERVICE": "pier", "REGISTRY_AUTH_TOKEN_ISSUER": "pier", "REGISTRY_AUTH_TOKEN_SIGNINGKEY": "/tmp/k.pem",
+            "REGISTRY_AUTH_TOKEN_EXPIRATION": "10m",
+        ])
+        let token = try #require(configuration.tokenAuth)
+        #expect(token.realm == nil && token.signingKey == "/tmp/k.pem" && token.expiration == 600)
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(yaml: nil, environment: ["REGISTRY_AUTH_SILLY_REALM": "x"])
+        }
+    }
+
+    @Test("access rules keep user names' case and patterns' dots; unknown actions, groups and settings are refused")
+    func accessRules() throws {
+        let yaml = """
+            access:
+              groups:
+                Devs: [Bob, carol.smith]
+              admins: [Root]
+              repositories:
+                "team.a/**":
+                  users:
+                    Alice: [pull, push]
+                  groups:
+                    Devs: ["*"]
+                  authenticated: pull
+                "**":
+                  anonymous: [pull]
+            """
+        let access = try #require(try ConfigurationLoader.load(yaml: yaml).access)
+        #expect(access.groups == ["Devs": ["Bob", "carol.smith"]])
+        #expect(access.admins == ["Root"])
+        #expect(access.rules == [
+            .init(pattern: "team.a/**", users: ["Alice": ["pull", "push"]], groups: ["Devs": ["*"]], authenticated: ["pull"]),
+            .init(pattern: "**", anonymous: ["pull"]),
+        ])
+        for bad in [
+            "access:\n  repositories:\n    a/**:\n      users:\n        x: [pull, fly]\n",
+            "access:\n  repositories:\n    a/**:\n      groups:\n        nobody: [pull]\n",
+            "access:\n  repositories:\n    a/**:\n      owners: [x]\n",
+            "access:\n  repositories:\n    A/**:\n      anonymous: [pull]\n",
+            "access:\n  rules: []\n",
+        ] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try ConfigurationLoader.load(yaml: bad) }
+        }
+        do {
+            _ = try ConfigurationLoader.load(yaml: "access:\n  repositories:\n    a/**:\n      users:\n        x: [fly]\n", path: "c.yml")
+            Issue.record("an unknown action was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.message.hasPrefix("c.yml: line 5: "), "\(error.message)")
+            #expect(error.message.contains("unknown action 'fly'"))
+        }
+    }
+
+    @Test("auth.failedlogins sets the limit per client address")
+    func failedLogins() throws {
+        let configuration = try ConfigurationLoader.load(yaml: "auth:\n  failedlogins:\n    limit: 5\n    window: 5m\n")
+        #expect(configuration.failedLogins == .init(limit: 5, window: 300))
+    }
+}
