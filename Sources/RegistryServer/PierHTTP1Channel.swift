@@ -5,9 +5,13 @@ import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import RegistryHTTP
 
-/// Hummingbird's HTTP/1 child channel with ``HTTP10KeepAliveHandler`` inserted in front of its HTTPTypes codec.
+/// Hummingbird's HTTP/1 child channel with ``HTTP10KeepAliveHandler`` inserted in front of its HTTPTypes codec, and
+/// ``RequestDeadlineHandler`` around its decoder.
 struct PierHTTP1Channel: ServerChildChannel {
     let base: HTTP1Channel
+    /// Deadlines for a request head (`http.timeouts.readheader`) and between body bytes (`http.timeouts.bodyidle`).
+    let headTimeout: TimeAmount
+    let bodyIdleTimeout: TimeAmount
     /// Set when blob bodies may go by `sendfile(2)` (plain HTTP only).
     let fileSends: FileSendRegistry?
 
@@ -21,6 +25,9 @@ struct PierHTTP1Channel: ServerChildChannel {
             // Oversized request headers get 431 rather than NIO's generic 400.
             let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
             try channel.pipeline.syncOperations.addHandler(HeaderLimitHandler(), position: .after(decoder.handler))
+            let deadlines = RequestDeadlineHandler(headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout)
+            try channel.pipeline.syncOperations.addHandler(deadlines, position: .after(decoder.handler))
+            try channel.pipeline.syncOperations.addHandler(RequestStartObserver(deadlines: deadlines), position: .before(decoder.handler))
             let codec = try channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
             try channel.pipeline.syncOperations.addHandler(HTTP10KeepAliveHandler(), position: .before(codec.handler))
             if let fileSends = self.fileSends {
@@ -38,9 +45,14 @@ struct PierHTTP1Channel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// An HTTP/1 server that also handles HTTP/1.0 keep-alive correctly, and sends blob files with `sendfile(2)`
     /// when `fileSends` is given.
-    static func pierHTTP1(configuration: HTTP1Channel.Configuration, fileSends: FileSendRegistry?) -> HTTPServerBuilder {
+    static func pierHTTP1(
+        configuration: HTTP1Channel.Configuration, headTimeout: TimeAmount, bodyIdleTimeout: TimeAmount, fileSends: FileSendRegistry?
+    ) -> HTTPServerBuilder {
         .init { responder in
-            PierHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: configuration), fileSends: fileSends)
+            PierHTTP1Channel(
+                base: HTTP1Channel(responder: responder, configuration: configuration), headTimeout: headTimeout,
+                bodyIdleTimeout: bodyIdleTimeout, fileSends: fileSends
+            )
         }
     }
 }
