@@ -94,10 +94,13 @@ public struct Configuration: Sendable, Equatable {
         public var uploadSessionsPerRepository = 1000
         /// Upload sessions open at once in the whole registry (`limits.uploadsessions.total`).
         public var uploadSessions = 10_000
+        /// Client connections open at once (`limits.connections`); lowered further to fit the open-file limit.
+        public var connections = 10_000
 
-        public init(uploadSessionsPerRepository: Int = 1000, uploadSessions: Int = 10_000) {
+        public init(uploadSessionsPerRepository: Int = 1000, uploadSessions: Int = 10_000, connections: Int = 10_000) {
             self.uploadSessionsPerRepository = uploadSessionsPerRepository
             self.uploadSessions = uploadSessions
+            self.connections = connections
         }
     }
 

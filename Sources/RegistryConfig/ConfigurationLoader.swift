@@ -246,7 +246,7 @@ public enum ConfigurationLoader {
             configuration.catalogMaxEntries = count
         }
         for (path, keyPath) in [("limits.uploadsessions.perrepository", \Configuration.Limits.uploadSessionsPerRepository),
-                                ("limits.uploadsessions.total", \.uploadSessions)] {
+                                ("limits.uploadsessions.total", \.uploadSessions), ("limits.connections", \.connections)] {
             guard let (value, origin) = try scalar(path) else { continue }
             guard let count = Int(value), count > 0 else {
                 throw ConfigurationError("\(file): \(origin): '\(path)' must be a positive number")

@@ -86,6 +86,7 @@ enum ConfigurationSchema {
         // Pier's own: caps on open upload sessions.
         "limits.uploadsessions.perrepository": .supported,
         "limits.uploadsessions.total": .supported,
+        "limits.connections": .supported,
         "tags": .ignored,
     ]
 

@@ -12,11 +12,17 @@ struct PierHTTP1Channel: ServerChildChannel {
     /// Deadlines for a request head (`http.timeouts.readheader`) and between body bytes (`http.timeouts.bodyidle`).
     let headTimeout: TimeAmount
     let bodyIdleTimeout: TimeAmount
+    /// Counts open connections; one over the cap is answered 503 and closed.
+    let connections: ConnectionLimiter
     /// Set when blob bodies may go by `sendfile(2)` (plain HTTP only).
     let fileSends: FileSendRegistry?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        guard connections.admit(channel) else {
+            // Set up as usual, so the server's accept loop sees an ordinary connection that simply ends.
+            return base.setup(channel: channel, logger: logger)
+        }
+        return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
             // Uploads arrive in reads of up to 256 KiB instead of NIO's default 64 KiB: a quarter of the chunks to
             // pass through the HTTP decoder and the body stream. The buffer only grows while reads fill it.
             try channel.syncOptions?.setOption(
@@ -46,12 +52,13 @@ extension HTTPServerBuilder {
     /// An HTTP/1 server that also handles HTTP/1.0 keep-alive correctly, and sends blob files with `sendfile(2)`
     /// when `fileSends` is given.
     static func pierHTTP1(
-        configuration: HTTP1Channel.Configuration, headTimeout: TimeAmount, bodyIdleTimeout: TimeAmount, fileSends: FileSendRegistry?
+        configuration: HTTP1Channel.Configuration, headTimeout: TimeAmount, bodyIdleTimeout: TimeAmount,
+        connections: ConnectionLimiter, fileSends: FileSendRegistry?
     ) -> HTTPServerBuilder {
         .init { responder in
             PierHTTP1Channel(
                 base: HTTP1Channel(responder: responder, configuration: configuration), headTimeout: headTimeout,
-                bodyIdleTimeout: bodyIdleTimeout, fileSends: fileSends
+                bodyIdleTimeout: bodyIdleTimeout, connections: connections, fileSends: fileSends
             )
         }
     }

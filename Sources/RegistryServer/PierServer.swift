@@ -80,12 +80,18 @@ public struct PierServer: Sendable {
         let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: timeAmount(timeouts.idle))
         let headTimeout = timeAmount(timeouts.readHeader)
         let bodyIdleTimeout = timeAmount(timeouts.bodyIdle)
+        let connections = ConnectionLimiter(maximum: ConnectionLimiter.maximum(configured: configuration.limits.connections))
+        logger.debug("connection cap", metadata: ["maximum": "\(connections.maximum)"])
         var server = HTTPServerBuilder.pierHTTP1(
-            configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, fileSends: fileSends
+            configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, connections: connections,
+            fileSends: fileSends
         )
         if let tls = configuration.http.tls {
             server = try .tls(
-                .pierHTTP1(configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, fileSends: nil),
+                .pierHTTP1(
+                    configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, connections: connections,
+                    fileSends: nil
+                ),
                 tlsConfiguration: try tlsConfiguration(tls)
             )
         }
