@@ -48,15 +48,24 @@ export PIER_E2E_VENV="$PWD/$venv"
 swift test --skip-build "$@"
 
 if [ $# -eq 0 ]; then
-  # A bounded run of the black-box robustness harness against the built binary: hostile requests (no 5xx
-  # for client errors, no hang, no crash), kill -9 during concurrent pushes (nothing acknowledged lost or
+  # A bounded run of the black-box robustness harness against the built binary: hostile and fuzzed requests (no 5xx
+  # for client errors, no hang, no crash, RSS bounded), slow-loris clients cut by the timeouts, kill -9 during concurrent pushes (nothing acknowledged lost or
   # corrupt, uploads resume), and a full disk (clean 507s, full recovery). tools/robustness/README.md has
   # the full-size runs and their figures.
   echo "==> robustness (bounded)"
   # Ports below the kernel's ephemeral range (32768-60999), so no client socket of an earlier step holds them.
   pier_cmd="$PIER_BINARY serve --root {root} --addr {addr} --log-level warn"
   robustness=tools/robustness/robustness.py
-  python3 "$robustness" hostile http://127.0.0.1:25931 --server-cmd "$pier_cmd" --count 4000 --seed 7
+  python3 "$robustness" hostile http://127.0.0.1:25931 --server-cmd "$pier_cmd" --count 4000 --seed 7 --max-rss-mib 300
+  # The same with Basic authentication from a generated htpasswd config: garbage Authorization values get 401, never 5xx.
+  python3 "$robustness" hostile http://127.0.0.1:25934 --server-cmd "$PIER_BINARY serve {config} --log-level warn" \
+    --auth robust:hostile-secret --count 1500 --seed 8 --max-rss-mib 300
+  # 200 slow-loris connections for 35 s with short deadlines: each kind must be cut by its timeout while normal
+  # requests keep being served.
+  slow_env="env REGISTRY_HTTP_TIMEOUTS_READHEADER=10s REGISTRY_HTTP_TIMEOUTS_BODYIDLE=4s REGISTRY_HTTP_TIMEOUTS_IDLE=20s"
+  python3 "$robustness" slow http://127.0.0.1:25935 --server-cmd "$slow_env $pier_cmd" --sockets 200 --duration 35 \
+    --max-rss-mib 300 --expect-closed idle=15 --expect-closed partial-request-line=15 --expect-closed trickled-headers=15 \
+    --expect-closed trickled-body=15 --expect-closed idle-keepalive=25
   python3 "$robustness" crash http://127.0.0.1:25932 --server-cmd "$pier_cmd" --rounds 3 --pushers 10 --seed 7
   python3 "$robustness" diskfull http://127.0.0.1:25933 --server-cmd "$pier_cmd"
 fi

@@ -67,6 +67,41 @@ public struct Configuration: Sendable, Equatable {
         public var tls: TLS?
         /// How long shutdown waits for in-flight requests (`http.draintimeout`).
         public var drainTimeout: TimeInterval = 60
+        /// Connection deadlines (`http.timeouts.*`).
+        public var timeouts = Timeouts()
+    }
+
+    /// Connection deadlines (`http.timeouts.*`, Pier's own: Distribution sets none), in seconds.
+    public struct Timeouts: Sendable, Equatable {
+        /// From a connection's accept, or a kept-alive connection's next first byte, to a complete request head
+        /// (`http.timeouts.readheader`). A slow-loris client is cut off after this.
+        public var readHeader: TimeInterval = 30
+        /// Longest wait for more bytes of a request body the server is ready to read (`http.timeouts.bodyidle`).
+        public var bodyIdle: TimeInterval = 60
+        /// A connection with no request in progress is closed after this long (`http.timeouts.idle`).
+        public var idle: TimeInterval = 300
+
+        public init(readHeader: TimeInterval = 30, bodyIdle: TimeInterval = 60, idle: TimeInterval = 300) {
+            self.readHeader = readHeader
+            self.bodyIdle = bodyIdle
+            self.idle = idle
+        }
+    }
+
+    /// Caps on what clients may hold open (`limits.*`, Pier's own).
+    public struct Limits: Sendable, Equatable {
+        /// Upload sessions open at once in one repository (`limits.uploadsessions.perrepository`).
+        public var uploadSessionsPerRepository = 1000
+        /// Upload sessions open at once in the whole registry (`limits.uploadsessions.total`).
+        public var uploadSessions = 10_000
+        /// Client connections open at once (`limits.connections`); lowered further to fit the open-file limit.
+        public var connections = 10_000
+
+        public init(uploadSessionsPerRepository: Int = 1000, uploadSessions: Int = 10_000, connections: Int = 10_000) {
+            self.uploadSessionsPerRepository = uploadSessionsPerRepository
+            self.uploadSessions = uploadSessions
+            self.connections = connections
+        }
     }
 
     /// One upstream registry that Pier mirrors (`proxy.remoteurl` or an entry of `mirrors`).
@@ -234,6 +269,7 @@ public struct Configuration: Sendable, Equatable {
     public var storage = Storage()
     public var http = HTTP()
     public var proxy = Proxy()
+    public var limits = Limits()
     /// `auth.htpasswd`, when set.
     public var htpasswd: Htpasswd?
     /// `auth.token`, when set.
@@ -254,6 +290,7 @@ public struct Configuration: Sendable, Equatable {
         lhs.version == rhs.version && lhs.log == rhs.log && lhs.storage == rhs.storage && lhs.http == rhs.http
             && lhs.catalogMaxEntries == rhs.catalogMaxEntries && lhs.proxy == rhs.proxy && lhs.adminToken == rhs.adminToken && lhs.htpasswd == rhs.htpasswd
             && lhs.tokenAuth == rhs.tokenAuth && lhs.access == rhs.access && lhs.failedLogins == rhs.failedLogins
+            && lhs.limits == rhs.limits
     }
 }
 

@@ -230,6 +230,12 @@ public enum ConfigurationLoader {
             throw ConfigurationError("\(file): \(given.1): TLS needs both http.tls.certificate and http.tls.key")
         }
         if let drain = try duration("http.draintimeout") { configuration.http.drainTimeout = drain }
+        for (path, keyPath) in [("http.timeouts.readheader", \Configuration.Timeouts.readHeader), ("http.timeouts.bodyidle", \.bodyIdle),
+                                ("http.timeouts.idle", \.idle)] {
+            guard let seconds = try duration(path) else { continue }
+            guard seconds > 0 else { throw ConfigurationError("\(file): '\(path)' must be positive") }
+            configuration.http.timeouts[keyPath: keyPath] = seconds
+        }
         configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration)
         switch (try scalar("auth.htpasswd.realm"), try scalar("auth.htpasswd.path")) {
         case (nil, nil): break
@@ -259,6 +265,14 @@ public enum ConfigurationLoader {
                 throw ConfigurationError("\(file): \(origin): 'catalog.maxentries' must be a positive number")
             }
             configuration.catalogMaxEntries = count
+        }
+        for (path, keyPath) in [("limits.uploadsessions.perrepository", \Configuration.Limits.uploadSessionsPerRepository),
+                                ("limits.uploadsessions.total", \.uploadSessions), ("limits.connections", \.connections)] {
+            guard let (value, origin) = try scalar(path) else { continue }
+            guard let count = Int(value), count > 0 else {
+                throw ConfigurationError("\(file): \(origin): '\(path)' must be a positive number")
+            }
+            configuration.limits[keyPath: keyPath] = count
         }
         return configuration
     }

@@ -52,6 +52,10 @@ enum ConfigurationSchema {
         "http.secret": .ignored,
         "http.relativeurls": .ignored,
         "http.draintimeout": .supported,
+        // Pier's own: connection deadlines against slow clients.
+        "http.timeouts.readheader": .supported,
+        "http.timeouts.bodyidle": .supported,
+        "http.timeouts.idle": .supported,
         "http.debug": .ignored,
         "http.http2": .ignored,
         "http.h2c": .ignored,
@@ -95,6 +99,10 @@ enum ConfigurationSchema {
         "validation": .ignored,
         "compatibility": .ignored,
         "catalog.maxentries": .supported,
+        // Pier's own: caps on open upload sessions.
+        "limits.uploadsessions.perrepository": .supported,
+        "limits.uploadsessions.total": .supported,
+        "limits.connections": .supported,
         "tags": .ignored,
     ]
 

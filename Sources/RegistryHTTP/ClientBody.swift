@@ -6,7 +6,8 @@ import RegistryCore
 ///
 /// It also ends bodies that trickle in: the connection's idle timeout restarts with every byte, so a client
 /// sending one byte every few seconds would otherwise hold a connection and an open upload file for ever.
-/// A body must average ``minimumRate`` bytes per second over each ``rateWindow``.
+/// A body must average ``minimumRate`` bytes per second over each ``rateWindow``. A body that stops altogether is
+/// ended sooner by the connection (``RequestBodyStalled``, `http.timeouts.bodyidle`).
 struct ClientBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where Base.Element == ByteBuffer {
     typealias Element = ByteBuffer
     let base: Base
@@ -45,6 +46,10 @@ struct ClientBody<Base: AsyncSequence & Sendable>: AsyncSequence, Sendable where
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
+            } catch let stall as RequestBodyStalled {
+                // The session keeps the bytes of earlier requests: the client resumes from the `Range` a GET reports.
+                throw RegistryError(.blobUploadInvalid, status: 408, message: "request body stalled; the upload can be resumed",
+                                    detail: stall.description, hints: [.closeConnection])
             } catch {
                 throw RegistryError(.blobUploadInvalid, message: "request body ended early or was malformed")
             }

@@ -122,6 +122,19 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func createUpload(_ session: UploadSession, perRepository: Int, total: Int) async throws -> Bool {
+        try await write { db in
+            // One statement, so concurrent POSTs cannot both take the last free place.
+            try Self.execute(db, """
+                INSERT INTO uploads (id, repository, algorithm, "offset", started_at, updated_at)
+                SELECT ?, ?, ?, ?, ?, ?
+                WHERE (SELECT COUNT(*) FROM uploads WHERE repository = ?) < ? AND (SELECT COUNT(*) FROM uploads) < ?
+                """, [session.id, session.repository.value, session.algorithm.rawValue, session.offset,
+                      Self.millis(session.startedAt), Self.millis(session.updatedAt), session.repository.value, perRepository, total])
+            return db.changesCount > 0
+        }
+    }
+
     public func upload(_ id: String) async throws -> UploadSession? {
         try await read(singleStatement: true) { db in
             try Self.fetchOne(db, "SELECT * FROM uploads WHERE id = ?", [id]).flatMap(Self.session)

@@ -77,6 +77,10 @@ enum SQLiteSchema {
                 CREATE INDEX manifests_pulled ON manifests(COALESCE(pulled_at, created_at));
                 """)
         }
+        migrator.registerMigration("v3-uploads-repository") { db in
+            // Counting a repository's open sessions, for the cap on them.
+            try db.execute(sql: "CREATE INDEX uploads_repository ON uploads(repository);")
+        }
         return migrator
     }
 }

@@ -33,7 +33,9 @@ public struct PierServer: Sendable {
         RegistryOptions(
             deleteEnabled: configuration.storage.deleteEnabled,
             readOnly: configuration.storage.readOnly,
-            defaultCatalogPageSize: configuration.catalogMaxEntries
+            defaultCatalogPageSize: configuration.catalogMaxEntries,
+            maximumUploadSessionsPerRepository: configuration.limits.uploadSessionsPerRepository,
+            maximumUploadSessions: configuration.limits.uploadSessions
         )
     }
 
@@ -67,10 +69,24 @@ public struct PierServer: Sendable {
             pullThrough: pullThrough, metricsExporter: metricsExporter, adminToken: configuration.adminToken,
             accessControl: accessControl, accessLog: accessLog, logger: logger
         )
-        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(300))
-        var server = HTTPServerBuilder.pierHTTP1(configuration: http1, fileSends: fileSends)
+        let timeouts = configuration.http.timeouts
+        let http1 = HTTP1Channel.Configuration(additionalChannelHandlers: [ContinueHandler()], idleTimeout: timeAmount(timeouts.idle))
+        let headTimeout = timeAmount(timeouts.readHeader)
+        let bodyIdleTimeout = timeAmount(timeouts.bodyIdle)
+        let connections = ConnectionLimiter(maximum: ConnectionLimiter.maximum(configured: configuration.limits.connections))
+        logger.debug("connection cap", metadata: ["maximum": "\(connections.maximum)"])
+        var server = HTTPServerBuilder.pierHTTP1(
+            configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, connections: connections,
+            fileSends: fileSends
+        )
         if let tls = configuration.http.tls {
-            server = try .tls(.pierHTTP1(configuration: http1, fileSends: nil), tlsConfiguration: try tlsConfiguration(tls))
+            server = try .tls(
+                .pierHTTP1(
+                    configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, connections: connections,
+                    fileSends: nil
+                ),
+                tlsConfiguration: try tlsConfiguration(tls)
+            )
         }
         return Application(
             responder: responder,
@@ -82,6 +98,10 @@ public struct PierServer: Sendable {
             },
             logger: logger
         )
+    }
+
+    private static func timeAmount(_ seconds: TimeInterval) -> TimeAmount {
+        .milliseconds(Int64(seconds * 1000))
     }
 
     /// The registry over opened stores.

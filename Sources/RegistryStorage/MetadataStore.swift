@@ -50,6 +50,10 @@ public protocol MetadataStore: Sendable {
     /// Records a new upload session.
     func createUpload(_ session: UploadSession) async throws
 
+    /// Records a new upload session unless its repository already has `perRepository` open sessions, or the registry
+    /// `total`; false, and nothing recorded, when a cap is reached. The check and the insert are one atomic step.
+    func createUpload(_ session: UploadSession, perRepository: Int, total: Int) async throws -> Bool
+
     /// An upload session; `nil` when unknown.
     func upload(_ id: String) async throws -> UploadSession?
 

@@ -11,7 +11,21 @@ extension Registry {
             id: UUID().uuidString.lowercased(), repository: repository, algorithm: algorithm, offset: 0, startedAt: now, updatedAt: now
         )
         try await mapStorageErrors { try await blobs.createUpload(session.id) }
-        try await metadata.createUpload(session)
+        let created: Bool
+        do {
+            created = try await metadata.createUpload(
+                session, perRepository: options.maximumUploadSessionsPerRepository, total: options.maximumUploadSessions
+            )
+        } catch {
+            try? await blobs.deleteUpload(session.id)
+            throw error
+        }
+        guard created else {
+            try? await blobs.deleteUpload(session.id)
+            // Finished, cancelled and purged sessions free places; a client retrying in a minute will usually find one.
+            throw RegistryError(.tooManyRequests, message: "too many upload sessions open; finish or cancel some, or retry later",
+                                hints: [.retryAfter(seconds: 60)])
+        }
         return session
     }
 

@@ -18,6 +18,10 @@ public struct RegistryOptions: Sendable {
     public var gcGracePeriod: TimeInterval
     /// The most tags one manifest PUT may add with `?tag=`.
     public var maximumTagsPerPush: Int
+    /// The most upload sessions open at once in one repository.
+    public var maximumUploadSessionsPerRepository: Int
+    /// The most upload sessions open at once in the registry.
+    public var maximumUploadSessions: Int
 
     public init(
         deleteEnabled: Bool = true,
@@ -27,7 +31,9 @@ public struct RegistryOptions: Sendable {
         defaultCatalogPageSize: Int = 1000,
         maximumPageSize: Int = 10_000,
         gcGracePeriod: TimeInterval = 3600,
-        maximumTagsPerPush: Int = 100
+        maximumTagsPerPush: Int = 100,
+        maximumUploadSessionsPerRepository: Int = 1000,
+        maximumUploadSessions: Int = 10_000
     ) {
         self.deleteEnabled = deleteEnabled
         self.readOnly = readOnly
@@ -37,5 +43,7 @@ public struct RegistryOptions: Sendable {
         self.maximumPageSize = maximumPageSize
         self.gcGracePeriod = gcGracePeriod
         self.maximumTagsPerPush = maximumTagsPerPush
+        self.maximumUploadSessionsPerRepository = maximumUploadSessionsPerRepository
+        self.maximumUploadSessions = maximumUploadSessions
     }
 }

@@ -86,6 +86,22 @@ public enum MetadataStoreConformance {
             try check(try await store.upload("u1") == nil, "deleted session found")
             try check(!(try await store.deleteUpload("u1")), "second delete succeeded")
         },
+        .init("upload sessions are refused beyond the caps per repository and in total") { store in
+            let now = Date()
+            func session(_ id: String, _ repository: RepositoryName) -> UploadSession {
+                UploadSession(id: id, repository: repository, algorithm: .sha256, offset: 0, startedAt: now, updatedAt: now)
+            }
+            let other = RepositoryName("conformance/other")!
+            try check(try await store.createUpload(session("c1", repo), perRepository: 2, total: 3), "first session refused")
+            try check(try await store.createUpload(session("c2", repo), perRepository: 2, total: 3), "second session refused")
+            try check(!(try await store.createUpload(session("c3", repo), perRepository: 2, total: 3)), "third session in one repository accepted")
+            try check(try await store.upload("c3") == nil, "refused session recorded")
+            try check(try await store.createUpload(session("c4", other), perRepository: 2, total: 3), "another repository refused")
+            try check(!(try await store.createUpload(session("c5", other), perRepository: 2, total: 3)), "session beyond the total accepted")
+            _ = try await store.deleteUpload("c1")
+            try check(try await store.createUpload(session("c6", repo), perRepository: 2, total: 3), "freed place not reusable")
+            for id in ["c2", "c4", "c6"] { _ = try await store.deleteUpload(id) }
+        },
         .init("committing a blob finishes its upload session") { store in
             let now = Date()
             try await store.createUpload(UploadSession(id: "u2", repository: repo, algorithm: .sha256, offset: 3, startedAt: now, updatedAt: now))

@@ -68,11 +68,45 @@ health:
 """
 
 
-def write_reference_config(path, root, addr):
+AUTH_CONFIG = """auth:
+  htpasswd:
+    realm: robustness
+    path: {htpasswd}
+"""
+
+# "user:password" when the server under test requires HTTP Basic authentication (--auth); every Client sends it.
+AUTH = {"credentials": None}
+
+
+def set_auth(credentials):
+    AUTH["credentials"] = credentials
+
+
+def auth_header():
+    """The Authorization header value for --auth, or None."""
+    if not AUTH["credentials"]:
+        return None
+    import base64
+    return "Basic " + base64.b64encode(AUTH["credentials"].encode()).decode()
+
+
+def write_htpasswd(path, credentials):
+    """A bcrypt htpasswd file for "user:password" (htpasswd -B, from apache2-utils: the stdlib has no bcrypt)."""
+    user, password = credentials.split(":", 1)
+    line = subprocess.run(["htpasswd", "-nbB", user, password], check=True, capture_output=True).stdout.decode().strip()
+    with open(path, "w") as f:
+        f.write(line + "\n")
+    return path
+
+
+def write_reference_config(path, root, addr, htpasswd=None):
     """A CNCF Distribution config with filesystem storage under `root` and a fixed HTTP secret, so that upload
-    `_state` tokens stay valid across restarts (as in a real deployment)."""
+    `_state` tokens stay valid across restarts (as in a real deployment). With `htpasswd`, Basic authentication
+    against that file (Pier reads the same file)."""
     with open(path, "w") as f:
         f.write(REFERENCE_CONFIG.format(root=root, addr=addr))
+        if htpasswd:
+            f.write(AUTH_CONFIG.format(htpasswd=htpasswd))
     return path
 
 
@@ -80,7 +114,9 @@ class Server:
     """A registry process the harness starts itself.
 
     `cmd` may use the placeholders {root} (the data directory), {port}, {addr} (127.0.0.1:PORT) and {config}
-    (a CNCF Distribution config.yml generated for that root and address, for the reference registry).
+    (a CNCF Distribution config.yml generated for that root and address, for the reference registry; Pier reads it
+    too: `pier serve {config}`). With --auth (see `set_auth`) the config asks for Basic authentication against a
+    generated htpasswd file, also given as {htpasswd}.
     """
 
     def __init__(self, cmd, url, root, log_path, config_dir=None):
@@ -89,7 +125,9 @@ class Server:
         self.log_path = log_path
         self.config = os.path.join(config_dir or os.path.dirname(os.path.abspath(root.rstrip("/"))) or "/tmp",
                                    "robustness-%s-%d.yml" % (os.path.basename(root.rstrip("/")) or "root", self.port))
-        values = {"root": root, "port": str(self.port), "addr": "%s:%d" % (self.host, self.port), "config": self.config}
+        self.htpasswd = self.config[:-4] + ".htpasswd" if AUTH["credentials"] else None
+        values = {"root": root, "port": str(self.port), "addr": "%s:%d" % (self.host, self.port), "config": self.config,
+                  "htpasswd": self.htpasswd or ""}
         self.argv = [a.format(**values) for a in shlex.split(cmd)]
         self.uses_config = "{config}" in cmd
         self.proc = None
@@ -97,8 +135,10 @@ class Server:
 
     def start(self, timeout=90):
         os.makedirs(self.root, exist_ok=True)
+        if self.htpasswd:
+            write_htpasswd(self.htpasswd, AUTH["credentials"])
         if self.uses_config:
-            write_reference_config(self.config, self.root, "%s:%d" % (self.host, self.port))
+            write_reference_config(self.config, self.root, "%s:%d" % (self.host, self.port), self.htpasswd)
         logf = open(self.log_path, "ab")
         logf.write(("\n==== start #%d %s: %s\n" % (self.starts + 1, time.strftime("%H:%M:%S"), " ".join(self.argv))).encode())
         logf.flush()
@@ -215,6 +255,10 @@ class Resp:
 def request(host, port, method, path, body=None, headers=None, timeout=30, conn=None):
     """One request on a fresh connection (or `conn`); raises OSError / http.client errors on transport failure."""
     own = conn is None
+    authorization = auth_header()
+    if authorization:
+        headers = dict(headers or {})
+        headers.setdefault("Authorization", authorization)
     if own:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:

@@ -1,6 +1,7 @@
 """`hostile`: tens of thousands of malformed requests mixed with good ones; no 5xx for client errors, no hangs,
 no crash."""
 
+import collections
 import json
 import random
 import re
@@ -11,8 +12,8 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
 import rawhttp
-from common import (Client, Server, TransportError, add_query, log, make_config, make_manifest, rand_bytes, sha256,
-                    default_root, parse_url, OCI_MANIFEST, OCI_INDEX)
+from common import (Client, Server, TransportError, add_query, auth_header, log, make_config, make_manifest, rand_bytes,
+                    rss_kib, sha256, default_root, parse_url, OCI_MANIFEST, OCI_INDEX)
 from rawhttp import build
 
 GOOD_REPO = "good/app"
@@ -60,6 +61,8 @@ class Context:
         c.put_manifest(VICTIM_REPO, "v1", self.manifest)
         c.close()
         self.local = threading.local()
+        self.sessions = collections.deque()
+        self.sessions_lock = threading.Lock()
 
     def client(self):
         if not hasattr(self.local, "c"):
@@ -67,12 +70,24 @@ class Context:
         return self.local.c
 
     def new_upload(self, repo=GOOD_REPO):
-        """A fresh session; returns its request path (with any query the server put in Location)."""
+        """A fresh session; returns its request path (with any query the server put in Location).
+
+        The harness cancels its oldest sessions beyond the last 200, so that it stays under a registry's cap on open
+        sessions (Pier: 1000 per repository) however long the run."""
         c = self.client()
         r = c.start_upload(repo)
         if r.status != 202:
             raise TransportError("cannot start an upload: %d %s" % (r.status, r.body[:100]))
-        return c.path_of(r.h("location"))
+        path = c.path_of(r.h("location"))
+        with self.sessions_lock:
+            self.sessions.append(path)
+            old = self.sessions.popleft() if len(self.sessions) > 200 else None
+        if old:
+            try:
+                c.req("DELETE", old)
+            except TransportError:
+                pass
+        return path
 
     def manifest_variant(self, rng):
         """A valid manifest over the good blobs with a random annotation (new digest)."""
@@ -588,6 +603,144 @@ def garbage_case(rng, ctx):
 
 
 # -------------------------------------------------------------------------------------------------------------------
+# Authorization garbage, and a mutation fuzzer over every endpoint.
+
+def auth_values(rng):
+    import base64
+    b64 = lambda x: base64.b64encode(x).decode("latin-1")
+    return [
+        ("Basic without credentials", "Basic"),
+        ("Basic empty", "Basic "),
+        ("Basic not base64", "Basic !!!not*base64***"),
+        ("Basic base64 without colon", "Basic " + b64(b"nocolon")),
+        ("Basic empty user and password", "Basic " + b64(b":")),
+        ("Basic wrong password", "Basic " + b64(b"robust:wrong")),
+        ("Basic unknown user", "Basic " + b64(b"nobody:secret")),
+        ("Basic 100 KiB", "Basic " + b64(b"u:" + b"p" * 75000)),
+        ("Basic 4 KiB password", "Basic " + b64(b"robust:" + b"p" * 4096)),
+        ("Basic NUL in user", "Basic " + b64(b"rob\x00ust:x")),
+        ("Basic invalid UTF-8", "Basic " + b64(b"\xff\xfe:\xc3\x28")),
+        ("Basic random bytes", "Basic " + b64(rand_bytes(rng, rng.randint(1, 300)))),
+        ("Basic bad padding", "Basic " + b64(b"robust:x").rstrip("=") + "==="),
+        ("lower-case basic", "basic " + b64(b"robust:wrong")),
+        ("Basic with extra fields", "Basic " + b64(b"robust:x") + " extra, realm=\"x\""),
+        ("Bearer empty", "Bearer "),
+        ("Bearer garbage", "Bearer " + "".join(rng.choice("abcXYZ019-_.~+/=") for _ in range(rng.randint(1, 200)))),
+        ("Bearer JWT-shaped garbage", "Bearer " + ".".join(b64(rand_bytes(rng, 60)) for _ in range(3))),
+        ("Bearer alg none", "Bearer " + b64(b'{"alg":"none","typ":"JWT"}') + "." + b64(b'{"sub":"admin","access":[{"type":"repository","name":"*","actions":["*"]}]}') + "."),
+        ("Bearer 64 KiB", "Bearer " + "A" * 65536),
+        ("Digest scheme", 'Digest username="robust", realm="x", nonce="1", uri="/v2/", response="0"'),
+        ("unknown scheme", "Negotiate " + b64(rand_bytes(rng, 40))),
+        ("only spaces", "     "),
+        ("control characters", "Basic \x01\x02\x7f"),
+    ]
+
+
+ENDPOINTS = [
+    ("GET", "/v2/"), ("GET", "/v2/_catalog?n=3"), ("GET", "/v2/{repo}/tags/list"), ("GET", "/v2/{repo}/manifests/v1"),
+    ("HEAD", "/v2/{repo}/manifests/{manifest}"), ("PUT", "/v2/{victim}/manifests/f{n}"), ("DELETE", "/v2/{victim}/manifests/f{n}"),
+    ("GET", "/v2/{repo}/blobs/{blob}"), ("HEAD", "/v2/{repo}/blobs/{blob}"), ("DELETE", "/v2/{victim}/blobs/{zero}"),
+    ("POST", "/v2/{victim}/blobs/uploads/"), ("POST", "/v2/{victim}/blobs/uploads/?digest={bodydigest}"),
+    ("POST", "/v2/{victim}/blobs/uploads/?mount={blob}&from={repo}"), ("GET", "{upload}"), ("PATCH", "{upload}"),
+    ("PUT", "{upload}?digest={bodydigest}"), ("DELETE", "{upload}"), ("GET", "/v2/{repo}/referrers/{manifest}"),
+    ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/admin/prefetch"),
+]
+FUZZ_METHODS = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "TRACE", "get", "PROPFIND", "M" * 300, "GET\x00"]
+FUZZ_HEADERS = ["Content-Type", "Accept", "Range", "Content-Range", "Content-Length", "Transfer-Encoding", "Authorization",
+                "Docker-Content-Digest", "If-None-Match", "Expect", "Connection", "Host", "X-Forwarded-For", "Cookie",
+                "OCI-Chunk-Min-Length", "Docker-Upload-UUID", "Accept-Encoding", "Content-Encoding", "Origin"]
+FUZZ_VALUES = ["", " ", "0", "-1", "99999999999999999999", "bytes=0-", "0-0", "*/*", "application/json", "chunked",
+               "close", "100-continue", "\u00e9\u00e9", "a" * 8192, "%00", "\t", "x,y,z", "bytes=0-1,2-3", OCI_MANIFEST,
+               "sha256:" + "0" * 64, "../../etc/passwd"]
+PATH_JUNK = ["%00", "%2e%2e", "..", "//", "%2f", "%", "%zz", "\u00e9", "~", ";", "@", "*", "%ff", "/.", "/../", "?", "#", " "]
+
+
+def fuzz_case(rng, ctx):
+    """A request to a random endpoint, then 1 to 4 random mutations of its method, path, query, headers or body."""
+    method, template = rng.choice(ENDPOINTS)
+    body = b""
+    if method in ("PUT", "PATCH", "POST"):
+        body = rng.choice([b"", rand_bytes(rng, rng.randint(1, 2048)), ctx.manifest, ctx.manifest_variant(rng),
+                           b"{" * rng.randint(1, 5000), J({"schemaVersion": rng.choice([1, 2, "2", None])})])
+    values = {"repo": GOOD_REPO, "victim": VICTIM_REPO, "manifest": ctx.manifest_digest, "blob": ctx.blob_digest,
+              "zero": ZERO, "n": rng.randrange(1000), "bodydigest": sha256(body), "upload": ""}
+    if "{upload}" in template:
+        values["upload"] = ctx.new_upload(VICTIM_REPO)
+        if "?" in values["upload"]:
+            template = template.replace("?", "&")
+    target = template.format(**values)
+    headers = [("Content-Type", OCI_MANIFEST if "manifests" in target else "application/octet-stream")] if body else []
+    names = []
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.randrange(7)
+        if kind == 0:
+            method = rng.choice(FUZZ_METHODS)
+            names.append("method")
+        elif kind == 1:
+            at = rng.randrange(len(target) + 1)
+            target = target[:at] + rng.choice(PATH_JUNK) + target[at:]
+            names.append("path junk")
+        elif kind == 2:
+            target = target[:rng.randrange(1, len(target) + 1)]
+            names.append("path cut")
+        elif kind == 3:
+            query = "&".join("%s=%s" % (rng.choice(["n", "last", "digest", "mount", "from", "tag", "ns", "_state", "x" * 50,
+                                                     "artifactType", "digest-algorithm"]),
+                                        urllib.parse.quote(rng.choice(FUZZ_VALUES), safe=""))
+                             for _ in range(rng.randint(1, 30)))
+            target += ("&" if "?" in target else "?") + query
+            names.append("query")
+        elif kind == 4:
+            for _ in range(rng.randint(1, 3)):
+                headers.append((rng.choice(FUZZ_HEADERS), rng.choice(FUZZ_VALUES)))
+            names.append("headers")
+        elif kind == 5:
+            name, value = rng.choice(FUZZ_HEADERS), rng.choice(FUZZ_VALUES)
+            headers += [(name, value)] * rng.randint(2, 200)
+            names.append("duplicated header")
+        else:
+            body = rand_bytes(rng, rng.choice([0, 1, 100, 65536]))
+            names.append("body")
+    if method not in ("GET", "HEAD"):
+        # Writes and unknown methods aim at the victim, never at the good content the good requests check.
+        target = target.replace(GOOD_REPO, VICTIM_REPO)
+    # Framing headers the fuzzer chose are kept as written: a Content-Length that lies, chunked without chunks.
+    framing = any(h[0] in ("Content-Length", "Transfer-Encoding") for h in headers)
+    data = build(method, target, headers, body, content_length=not framing)
+    label = "%s %s: %s" % (template.split("?")[0][:40], method if method.isalpha() and len(method) < 12 else "odd method",
+                           "+".join(sorted(set(names))))
+    return Case("fuzz", label, data, half_close=True, head=method == "HEAD", close_ok=framing or "method" in names or "path junk" in names,
+                allow5xx={501, 505} if "method" in names or framing else (), check=no_passwd)
+
+
+def auth_case(rng, ctx):
+    """A garbage Authorization header on a random endpoint: answered 401 when the server wants credentials (or as if
+    absent when it does not), never 5xx."""
+    label, value = rng.choice(auth_values(rng))
+    method, target = rng.choice([("GET", "/v2/"), ("GET", "/v2/%s/manifests/v1" % GOOD_REPO), ("GET", "/v2/_catalog"),
+                                 ("HEAD", "/v2/%s/blobs/%s" % (GOOD_REPO, ctx.blob_digest)),
+                                 ("POST", "/v2/%s/blobs/uploads/" % VICTIM_REPO),
+                                 ("PUT", "/v2/%s/manifests/a1" % VICTIM_REPO), ("DELETE", "/v2/%s/manifests/a1" % VICTIM_REPO),
+                                 ("POST", "/admin/prefetch")])
+    headers = [("Authorization", value)]
+    if rng.random() < 0.2:
+        headers.append(("Authorization", rng.choice(auth_values(rng))[1]))
+        label += " + a second Authorization"
+    body = ctx.manifest if method == "PUT" else b""
+    if body:
+        headers.append(("Content-Type", OCI_MANIFEST))
+    return Case("auth", label, build(method, target, headers, body), head=method == "HEAD", check=no_passwd)
+
+
+def with_auth(data):
+    """The request with the harness's credentials added after the request line (--auth), unless it has its own."""
+    value = auth_header()
+    line_end = data.find(b"\r\n")
+    if not value or line_end < 0 or b"\r\nauthorization:" in data[:data.find(b"\r\n\r\n") + 2].lower():
+        return data
+    return data[:line_end + 2] + b"Authorization: " + value.encode() + b"\r\n" + data[line_end + 2:]
+
+# -------------------------------------------------------------------------------------------------------------------
 # Good requests.
 
 def good_case(rng, ctx):
@@ -635,7 +788,7 @@ def good_case(rng, ctx):
 GENERATORS = [
     (good_case, 30), (name_case, 9), (legal_odd_name_case, 1), (digest_case, 9), (range_case, 6), (content_range_case, 6),
     (content_length_case, 6), (chunked_case, 6), (manifest_case, 6), (header_case, 4), (traversal_case, 6),
-    (query_case, 5), (method_case, 3), (garbage_case, 3),
+    (query_case, 5), (method_case, 3), (garbage_case, 3), (fuzz_case, 12), (auth_case, 4),
 ]
 
 
@@ -747,6 +900,8 @@ def run(args):
             with lock:
                 table["setup"]["setup-failed"] += 1
             return
+        if case.cat != "auth":
+            case.data = with_auth(case.data)
         tid = threading.get_ident()
         with lock:
             inflight[tid] = (case.name, case.data)
@@ -770,21 +925,29 @@ def run(args):
                 cls = "crash"
         record(case, cls, msg, o)
         if i % 2000 == 0:
-            if server:
-                r = server.rss_kib()
-                if r and (rss_peak[0] is None or r > rss_peak[0]):
-                    rss_peak[0] = r
             log("hostile: %d/%d requests, %.0fs" % (i, args.count, time.time() - t_start))
 
+    def sample_rss():
+        while not sampling_done.wait(0.5):
+            r = server.rss_kib() if server else None
+            if r and (rss_peak[0] is None or r > rss_peak[0]):
+                rss_peak[0] = r
+
+    sampling_done = threading.Event()
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
     with ThreadPoolExecutor(args.concurrency) as pool:
         list(pool.map(work, range(args.count)))
     elapsed = time.time() - t_start
+    sampling_done.set()
+    sampler.join()
     # Is it still serving?
-    final = rawhttp.exchange(host, port, build("GET", "/v2/"), timeout=10)
+    final = rawhttp.exchange(host, port, with_auth(build("GET", "/v2/")), timeout=10)
     culprits = isolate(args, server, crashes, host, port) if crashes and server else []
     if server:
         server.stop()
-    result = {"requests": counter[0], "stopped_early": stopped.is_set(), "skipped_cases": args.skip or [], "elapsed_s": round(elapsed, 1), "table": {k: dict(v) for k, v in table.items()},
+    leaks = credential_leaks(server) if server else []
+    result = {"requests": counter[0], "credential_leaks": leaks, "stopped_early": stopped.is_set(), "skipped_cases": args.skip or [], "elapsed_s": round(elapsed, 1), "table": {k: dict(v) for k, v in table.items()},
               "statuses": {k: {str(s): n for s, n in v.items()} for k, v in status_table.items()},
               "failures": [{"category": k[0], "case": k[1], "class": k[2], "status": k[3], "count": v[0],
                             "request": show(v[1]), "response": v[2], "why": v[3]} for k, v in sorted(failures.items(), key=lambda x: -x[1][0])],
@@ -793,13 +956,34 @@ def run(args):
               "crashes": [{k: (v if k != "inflight" else [n for n, _ in v]) for k, v in c.items()} for c in crashes],
               "crash_culprits": culprits,
               "serving_at_end": final.kind == "response" and final.status == 200,
-              "rss_peak_kib": rss_peak[0]}
+              "rss_peak_kib": rss_peak[0], "max_rss_mib": args.max_rss_mib,
+              "rss_over_limit": bool(rss_peak[0] and rss_peak[0] > args.max_rss_mib * 1024)}
     report(result)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1, default=str)
     nfail = sum(v[0] for v in failures.values()) + len(crashes)
-    return 1 if nfail or not result["serving_at_end"] else 0
+    return 1 if nfail or not result["serving_at_end"] or result["rss_over_limit"] or leaks else 0
+
+
+def credential_leaks(server):
+    """Secrets the server's log must never contain: the --auth password and its Authorization value."""
+    value = auth_header()
+    if not value:
+        return []
+    secrets = [value.split(" ", 1)[1], AUTH_PASSWORD()]
+    try:
+        with open(server.log_path, "rb") as f:
+            text = f.read()
+    except OSError:
+        return []
+    return ["server log contains %s" % ("the password" if s == secrets[1] else "the Authorization value")
+            for s in secrets if s.encode() in text]
+
+
+def AUTH_PASSWORD():
+    from common import AUTH
+    return AUTH["credentials"].split(":", 1)[1]
 
 
 def healthy(server, host, port, within=15.0):
@@ -808,7 +992,7 @@ def healthy(server, host, port, within=15.0):
     while time.time() < end:
         if not server.alive():
             return False
-        o = rawhttp.exchange(host, port, build("GET", "/v2/"), timeout=1.0)
+        o = rawhttp.exchange(host, port, with_auth(build("GET", "/v2/")), timeout=1.0)
         if o.kind == "response" and o.status == 200:
             return True
         time.sleep(0.2)
@@ -846,8 +1030,9 @@ def show(data, limit=400):
 
 
 def report(r):
-    print("\n== hostile: %d requests in %.0fs; server serving at the end: %s; peak RSS %s KiB%s%s" % (
-        r["requests"], r["elapsed_s"], r["serving_at_end"], r["rss_peak_kib"],
+    print("\n== hostile: %d requests in %.0fs; server serving at the end: %s; peak RSS %s KiB (limit %s MiB%s)%s%s" % (
+        r["requests"], r["elapsed_s"], r["serving_at_end"], r["rss_peak_kib"], r["max_rss_mib"],
+        ": EXCEEDED" if r["rss_over_limit"] else "",
         "; STOPPED EARLY after %d crashes" % len(r["crashes"]) if r["stopped_early"] else "",
         "; skipped cases: %s" % r["skipped_cases"] if r["skipped_cases"] else ""))
     classes = ["ok", "ok-closed", "accepted-invalid", "5xx", "hang", "no-response", "bad-framing", "bad-good", "crash", "refused"]
@@ -861,6 +1046,8 @@ def report(r):
     print("\nstatus codes by category:")
     for cat in sorted(r["statuses"]):
         print("  %-18s %s" % (cat, ", ".join("%s:%d" % kv for kv in sorted(r["statuses"][cat].items(), key=lambda x: str(x[0])))))
+    for leak in r["credential_leaks"]:
+        print("CREDENTIALS IN THE LOG: " + leak)
     if r["failures"]:
         print("\n-- failing requests (deduplicated: %d distinct):" % len(r["failures"]))
         for f in r["failures"]:

@@ -32,6 +32,8 @@ def main(argv=None):
         sp.add_argument("--log", help="server log file (default: <root>.log)")
         sp.add_argument("--seed", type=int)
         sp.add_argument("--json", help="write the full result as JSON here")
+        sp.add_argument("--auth", metavar="USER:PASSWORD", help="the server requires HTTP Basic authentication: the generated "
+                        "{config} names an htpasswd file with this user (htpasswd -B), and good requests send it")
 
     c = sub.add_parser("crash", help="kill -9 during concurrent pushes")
     common(c, True)
@@ -50,6 +52,7 @@ def main(argv=None):
     h.add_argument("--skip", action="append", help="skip cases whose name contains this (repeatable), e.g. a known crasher")
     h.add_argument("--max-crashes", type=int, default=10, help="stop the run after this many server deaths")
     h.add_argument("--max-seconds", type=float, default=1800, help="stop sending after this long")
+    h.add_argument("--max-rss-mib", type=float, default=300, help="fail when the server's RSS exceeds this (sampled every 0.5 s)")
 
     s = sub.add_parser("slow", help="slow-loris connections")
     common(s, False)
@@ -59,6 +62,10 @@ def main(argv=None):
     s.add_argument("--interval", type=float, default=5.0, help="seconds between trickled bytes on each connection")
     s.add_argument("--probe-interval", type=float, default=0.5)
     s.add_argument("--probe-timeout", type=float, default=10.0)
+    s.add_argument("--max-rss-mib", type=float, help="fail when the server's RSS exceeds this")
+    s.add_argument("--expect-closed", action="append", metavar="GROUP=SECONDS",
+                   help="fail unless the server closes every connection of GROUP within SECONDS of its opening (repeatable); "
+                   "groups: idle, partial-request-line, trickled-headers, trickled-body, idle-keepalive")
 
     d = sub.add_parser("diskfull", help="the data directory runs out of space")
     common(d, True)
@@ -72,6 +79,9 @@ def main(argv=None):
     r.add_argument("--addr", required=True)
 
     args = p.parse_args(argv)
+    if getattr(args, "auth", None):
+        from common import set_auth
+        set_auth(args.auth)
     if args.cmd == "crash":
         import crash
         return crash.run(args)

@@ -223,8 +223,22 @@ def run(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
-    bad = (not alive) or result["probes_during"]["failed"] > 0
-    return 1 if bad else 0
+    problems = []
+    if not alive:
+        problems.append("the server died")
+    if result["probes_during"]["failed"]:
+        problems.append("%d normal requests failed during the attack" % result["probes_during"]["failed"])
+    if args.max_rss_mib and (rss["peak"] or 0) > args.max_rss_mib * 1024:
+        problems.append("peak RSS %d KiB over the limit of %s MiB" % (rss["peak"], args.max_rss_mib))
+    for spec in args.expect_closed or ():
+        group, _, seconds = spec.partition("=")
+        members = [s for s in slows if s.group == group]
+        late = [s for s in members if s.closed_at is None or s.closed_at - s.opened > float(seconds)]
+        if not members or late:
+            problems.append("%s: %d of %d connections not closed by the server within %s s" % (group, len(late), len(members), seconds))
+    for p in problems:
+        print("FAILED: " + p)
+    return 1 if problems else 0
 
 
 def report(r):
