@@ -126,29 +126,37 @@ public struct RepositoryPattern: Sendable, Hashable, CustomStringConvertible {
     private static let slash = UInt8(ascii: "/")
     private static let star = UInt8(ascii: "*")
 
-    /// Glob matching with memo-free backtracking; patterns and names are at most a few hundred bytes, and `**`
-    /// segments are few, so the worst case stays small.
-    private static func match(_ pattern: [UInt8], _ p: Int, _ name: [UInt8], _ n: Int) -> Bool {
-        var p = p
-        var n = n
-        while p < pattern.count {
-            let c = pattern[p]
-            if c == star {
+    /// Glob matching by dynamic programming over (pattern position, name position): O(pattern × name) steps
+    /// whatever the pattern, so no pattern can make a request spin.
+    private static func match(_ pattern: [UInt8], _ p0: Int, _ name: [UInt8], _ n0: Int) -> Bool {
+        let width = name.count + 1
+        // 0: unknown, 1: matches, 2: does not.
+        var memo = [UInt8](repeating: 0, count: (pattern.count + 1) * width)
+        func solve(_ p: Int, _ n: Int) -> Bool {
+            let key = p * width + n
+            if memo[key] != 0 { return memo[key] == 1 }
+            let result: Bool
+            if p == pattern.count {
+                result = n == name.count
+            } else if pattern[p] == star {
                 let double = p + 1 < pattern.count && pattern[p + 1] == star
                 let rest = p + (double ? 2 : 1)
-                // `**/` also matches zero components.
-                if double, rest < pattern.count, pattern[rest] == slash, match(pattern, rest + 1, name, n) { return true }
-                var end = n
-                while true {
-                    if match(pattern, rest, name, end) { return true }
-                    guard end < name.count, double || name[end] != slash else { return false }
-                    end += 1
+                if double, rest < pattern.count, pattern[rest] == slash, solve(rest + 1, n) {
+                    // `**/` also matches zero components.
+                    result = true
+                } else if solve(rest, n) {
+                    // The star matches nothing.
+                    result = true
+                } else {
+                    // The star takes one more character: any with `**`, any but `/` with `*`.
+                    result = n < name.count && (double || name[n] != slash) && solve(p, n + 1)
                 }
+            } else {
+                result = n < name.count && name[n] == pattern[p] && solve(p + 1, n + 1)
             }
-            guard n < name.count, name[n] == c else { return false }
-            p += 1
-            n += 1
+            memo[key] = result ? 1 : 2
+            return result
         }
-        return n == name.count
+        return solve(p0, n0)
     }
 }

@@ -11,20 +11,22 @@ import Testing
 struct ConnectionLimitTests {
     @Test("a request head trickled a byte at a time is answered 408 and closed after http.timeouts.readheader")
     func trickledHead() async throws {
-        try await withRegistry(live: true, configure: { $0.http.timeouts.readHeader = 1 }) { client in
+        // Timings are generous: CI runs other suites beside this one on two cores. The trickle alone would take
+        // 30 s; the 2 s head timeout must end it long before.
+        try await withRegistry(live: true, configure: { $0.http.timeouts.readHeader = 2 }) { client in
             let port = try #require(client.port)
             let connection = try RawConnection(port: port)
             let start = ContinuousClock.now
-            let head = "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + String(repeating: "a", count: 40)
+            let head = "GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Slow: " + String(repeating: "a", count: 300)
             for byte in head {
                 guard connection.send(String(byte)) else { break }
                 connection.poll()
                 if connection.closed { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
-            #expect(try await connection.waitForClose(seconds: 3), "the connection stayed open")
+            #expect(try await connection.waitForClose(seconds: 10), "the connection stayed open")
             #expect(connection.text.hasPrefix("HTTP/1.1 408"), "got \(connection.text.prefix(60))")
-            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(ContinuousClock.now - start < .seconds(20))
         }
     }
 
@@ -35,7 +37,7 @@ struct ConnectionLimitTests {
             let silent = try RawConnection(port: port)
             let base = try await client.send(.get, "/v2/")
             #expect(base.status == .ok)
-            #expect(try await silent.waitForClose(seconds: 3), "the silent connection stayed open")
+            #expect(try await silent.waitForClose(seconds: 15), "the silent connection stayed open")
             #expect(silent.received.isEmpty, "a connection that never asked got an answer")
         }
     }
@@ -69,7 +71,7 @@ struct ConnectionLimitTests {
 
             let connection = try RawConnection(port: port)
             connection.send("PATCH \(location) HTTP/1.1\r\nHost: x\r\nContent-Range: 5-9\r\nContent-Length: 5\r\n\r\n56")
-            #expect(try await connection.waitForClose(seconds: 4), "the stalled connection stayed open")
+            #expect(try await connection.waitForClose(seconds: 15), "the stalled connection stayed open")
             #expect(connection.text.hasPrefix("HTTP/1.1 408"), "got \(connection.text.prefix(80))")
             #expect(connection.text.contains("BLOB_UPLOAD_INVALID"))
 
@@ -88,17 +90,18 @@ struct ConnectionLimitTests {
 
     @Test("an upload body that keeps arriving slowly is not cut by the body idle timeout")
     func slowButSteadyBody() async throws {
-        try await withRegistry(live: true, configure: { $0.http.timeouts.bodyIdle = 1; $0.http.timeouts.readHeader = 1 }) { client in
+        // 10 bytes 500 ms apart: 5 s in all, longer than the 3 s body idle timeout, but never idle that long.
+        try await withRegistry(live: true, configure: { $0.http.timeouts.bodyIdle = 3; $0.http.timeouts.readHeader = 3 }) { client in
             let port = try #require(client.port)
             let bytes = Array("abcdefghij".utf8)
             let digest = Digest.of(bytes)
             let connection = try RawConnection(port: port)
             connection.send("POST /v2/steady/blobs/uploads/?digest=\(digest) HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
             for byte in bytes {
-                try await Task.sleep(for: .milliseconds(400))
+                try await Task.sleep(for: .milliseconds(500))
                 connection.send(String(UnicodeScalar(byte)))
             }
-            #expect(try await connection.waitFor("\r\n\r\n", seconds: 3))
+            #expect(try await connection.waitFor("\r\n\r\n", seconds: 15))
             #expect(connection.text.hasPrefix("HTTP/1.1 201"), "got \(connection.text.prefix(80))")
         }
     }
