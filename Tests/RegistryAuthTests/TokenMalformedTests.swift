@@ -40,7 +40,7 @@ struct TokenMalformedTests {
         #expect { try Self.verifier.verify(signed, now: F.now) } throws: { TokenVerifierTests.isMalformed($0) }
     }
 
-    @Test("a correctly padded part is tolerated, as Distribution's decoder does; a crit header is refused")
+    @Test("a correctly padded part is tolerated, as Distribution's decoder does; non-zero trailing bits and crit headers are refused")
     func paddingAndCrit() throws {
         let valid = try Self.valid()
         var parts = valid.split(separator: ".").map(String.init)
@@ -49,6 +49,14 @@ struct TokenMalformedTests {
         #expect(throws: Never.self) { try Self.verifier.verify(parts.joined(separator: "."), now: F.now) }
         parts[2] += "="
         #expect { try Self.verifier.verify(parts.joined(separator: "."), now: F.now) } throws: { TokenVerifierTests.isMalformed($0) }
+        // Non-zero trailing bits in the last character would give the same signature a second spelling: refused.
+        var signature = Array(valid.split(separator: ".")[2])
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        let last = try #require(alphabet.firstIndex(of: signature[signature.count - 1]))
+        #expect(last & 0b1111 == 0)  // 64 bytes leave 4 unused bits
+        signature[signature.count - 1] = alphabet[last | 1]
+        let respelled = valid.split(separator: ".").prefix(2).joined(separator: ".") + "." + String(signature)
+        #expect { try Self.verifier.verify(respelled, now: F.now) } throws: { TokenVerifierTests.isMalformed($0) }
         let crit = try F.token(header: ["alg": "ES256", "kid": TokenVerifierTests.handSigner.keyID, "crit": ["exp"], "exp": 1], claims: F.claims(), sign: F.es256(TokenVerifierTests.handKey))
         #expect { try Self.verifier.verify(crit, now: F.now) } throws: { TokenVerifierTests.isMalformed($0) }
     }
