@@ -33,7 +33,7 @@ public struct TokenVerifier: Sendable {
         let algorithm = try SignatureAlgorithm(header: header.alg)
         let key = try signingKey(for: header, now: now, algorithm: algorithm)
         guard key.fits(algorithm) else {
-            throw .unsupportedAlgorithm("\(algorithm.rawValue) with a \(key.kind) key")
+            throw .unsupportedAlgorithm("\(algorithm.rawValue) with an \(key.kind) key")
         }
         guard key.isValidSignature(jws.signature, for: jws.signingInput, algorithm: algorithm) else {
             throw .badSignature

@@ -145,7 +145,7 @@ public struct TrustedKeys: Sendable {
             var algorithm: SignatureAlgorithm?
             if let alg = jwk.alg {
                 guard let named = SignatureAlgorithm(rawValue: alg), key.fits(named) else {
-                    throw TokenKeyError("\(path): \(name) of the JWKS file names alg \(TokenError.quoted(alg)), which Pier does not verify with a \(key.kind) key")
+                    throw TokenKeyError("\(path): \(name) of the JWKS file names alg \(TokenError.quoted(alg)), which Pier does not verify with an \(key.kind) key")
                 }
                 algorithm = named
             }
