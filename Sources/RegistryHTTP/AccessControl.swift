@@ -156,6 +156,11 @@ public struct AccessControl: Sendable {
             }
         }
         if scheme == "basic", let basic {
+            // containers/image (skopeo, podman, buildah) without credentials answers a Basic challenge with an
+            // empty user and password (`Basic Og==`): an anonymous request, not a failed login (zot does the same).
+            if let (user, password) = BasicAuthenticator.credentials(in: authorization), user.isEmpty, password.isEmpty {
+                return .anonymous
+            }
             if let wait = limiter.retryAfter(client) {
                 throw RegistryError(.tooManyRequests, message: "too many failed logins from this address; retry later",
                                     hints: [.retryAfter(seconds: wait)] + bodyHints(request))

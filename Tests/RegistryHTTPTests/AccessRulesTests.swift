@@ -201,6 +201,22 @@ struct AccessRulesTests {
         }
     }
 
+    @Test("empty Basic credentials (containers/image without a login) are anonymous, not a failed login")
+    func emptyBasicIsAnonymous() async throws {
+        try await withRules(limit: 1) { client, _ in
+            let empty: HTTPFields = [.authorization: "Basic " + Data(":".utf8).base64EncodedString()]
+            for _ in 0..<3 {
+                let allowed = try await client.send(.get, "/v2/public/app/manifests/v1", headers: empty)
+                #expect(allowed.status == .ok)
+                let refused = try await client.send(.get, "/v2/other/app/manifests/v1", headers: empty)
+                #expect(refused.status == .unauthorized)
+            }
+            // Not counted as failures: with a limit of one, carol still gets in.
+            let carol = try await client.send(.get, "/v2/other/app/manifests/v1", headers: Self.credentials("carol"))
+            #expect(carol.status == .ok)
+        }
+    }
+
     @Test("failed logins from one address are limited: 429 with Retry-After, even for the right password")
     func failedLoginsLimited() async throws {
         try await withRules(limit: 3) { client, _ in
