@@ -107,7 +107,7 @@ enum AccessRulesFixture {
             self.password = password
         }
 
-        var creds: String? {
+        var credentials: String? {
             guard let user else { return nil }
             return password.map { "\(user):\($0)" } ?? AccessRulesFixture.credentials(user)
         }
@@ -128,25 +128,25 @@ enum AccessRulesFixture {
                 let result: ProcessResult
                 switch row.action {
                 case .inspect:
-                    let creds = row.creds.map { ["--creds", $0] } ?? ["--no-creds"]
-                    result = try await skopeo.run(["inspect", "--raw", "--tls-verify=false"] + creds + [skopeo.docker(row.repository, "v1")])
+                    let options = row.credentials.map { ["--creds", $0] } ?? ["--no-creds"]
+                    result = try await skopeo.run(["inspect", "--raw", "--tls-verify=false"] + options + [skopeo.docker(row.repository, "v1")])
                     if row.allowed, result.succeeded {
                         #expect(result.standardOutputData == manifest, "\(row): the manifest bytes differ")
                     }
                 case .pull:
-                    let creds = row.creds.map { ["--src-creds", $0] } ?? ["--src-no-creds"]
+                    let options = row.credentials.map { ["--src-creds", $0] } ?? ["--src-no-creds"]
                     let output = directory.appending("pull-\(index)")
                     result = try await skopeo.run(
-                        ["copy", "--src-tls-verify=false"] + creds + [skopeo.docker(row.repository, "v1"), "oci:\(output.path):v1"])
+                        ["copy", "--src-tls-verify=false"] + options + [skopeo.docker(row.repository, "v1"), "oci:\(output.path):v1"])
                     if row.allowed, result.succeeded {
                         let written = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appending(path: "index.json"))) as? [String: Any]
                         let digest = ((written?["manifests"] as? [[String: Any]])?.first)?["digest"] as? String
                         #expect(digest == image.descriptor.digest, "\(row): pulled \(digest ?? "nothing")")
                     }
                 case .push:
-                    let creds = row.creds.map { ["--dest-creds", $0] } ?? ["--dest-no-creds"]
+                    let options = row.credentials.map { ["--dest-creds", $0] } ?? ["--dest-no-creds"]
                     result = try await skopeo.run(
-                        ["copy", "--dest-tls-verify=false"] + creds + [layout.ociReference("v1"), skopeo.docker(row.repository, "row\(index)")])
+                        ["copy", "--dest-tls-verify=false"] + options + [layout.ociReference("v1"), skopeo.docker(row.repository, "row\(index)")])
                     // Whether the tag exists, seen by the admin: a refused push must leave nothing behind.
                     let tagged = try await skopeo.run([
                         "inspect", "--raw", "--tls-verify=false", "--creds", credentials("root"), skopeo.docker(row.repository, "row\(index)"),
