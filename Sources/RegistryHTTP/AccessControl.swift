@@ -14,7 +14,8 @@ import RegistryCore
 public struct AccessControl: Sendable {
     /// How tokens are checked, when the registry takes them (`auth.token`).
     public struct TokenSettings: Sendable {
-        public var verifier: TokenVerifier
+        /// Checks tokens, remembering those already verified until they expire.
+        public var verifier: VerifiedTokenCache
         /// The challenge's realm; `nil` for Pier's own `/token` under the request's host.
         public var realm: String?
         public var service: String
@@ -24,7 +25,7 @@ public struct AccessControl: Sendable {
         public var expiration: Duration
 
         public init(verifier: TokenVerifier, realm: String?, service: String, issuer: String, signer: TokenSigner?, expiration: Duration) {
-            self.verifier = verifier
+            self.verifier = VerifiedTokenCache(verifier: verifier)
             self.realm = realm
             self.service = service
             self.issuer = issuer
