@@ -157,12 +157,16 @@ public struct AccessControl: Sendable {
             }
         }
         if scheme == "basic", let basic {
-            if let wait = limiter.retryAfter(client) {
-                throw RegistryError(.tooManyRequests, message: "too many failed logins from this address; retry later",
+            guard let (name, password) = BasicAuthenticator.credentials(in: authorization) else {
+                throw challenge(request, needs: needs, error: nil, message: "authentication required")
+            }
+            let key = LoginRateLimiter.key(client: client, user: name)
+            if let wait = limiter.retryAfter(key) {
+                throw RegistryError(.tooManyRequests, message: "too many failed logins for this user from this address; retry later",
                                     hints: [.retryAfter(seconds: wait)] + bodyHints(request))
             }
-            guard let user = await basic.authenticate(authorization: authorization) else {
-                limiter.recordFailure(client)
+            guard let user = await basic.authenticate(user: name, password: password) else {
+                limiter.recordFailure(key)
                 throw challenge(request, needs: needs, error: nil, message: "authentication required")
             }
             return .user(user)

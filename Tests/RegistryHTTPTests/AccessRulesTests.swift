@@ -201,7 +201,7 @@ struct AccessRulesTests {
         }
     }
 
-    @Test("failed logins from one address are limited: 429 with Retry-After, even for the right password")
+    @Test("failed logins of a user from one address are limited: 429 with Retry-After, even for the right password")
     func failedLoginsLimited() async throws {
         try await withRules(limit: 3) { client, _ in
             let wrong: HTTPFields = [.authorization: "Basic " + Data("alice:nope".utf8).base64EncodedString()]
@@ -213,6 +213,9 @@ struct AccessRulesTests {
             #expect(limited.status == .tooManyRequests)
             #expect(limited.errorCode == "TOOMANYREQUESTS")
             #expect(limited.headers[HTTPField.Name("Retry-After")!].flatMap(Int.init).map { $0 >= 1 && $0 <= 60 } == true)
+            // Another user behind the same address is not held up.
+            let bob = try await client.send(.get, "/v2/team-a/app/manifests/v1", headers: Self.credentials("bob"))
+            #expect(bob.status == .ok)
         }
     }
 }
