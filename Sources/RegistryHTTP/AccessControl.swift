@@ -148,7 +148,7 @@ public struct AccessControl: Sendable {
         guard let authorization = request.headers[.authorization] else { return .anonymous }
         let scheme = authorization.prefix { $0 != " " }.lowercased()
         if scheme == "bearer", let token {
-            let value = authorization.dropFirst("bearer".count).trimmingCharacters(in: .whitespaces)
+            let value = String(authorization.dropFirst("bearer".count).trimmingHeaderSpaces)
             do {
                 return .token(try token.verifier.verify(value))
             } catch {
