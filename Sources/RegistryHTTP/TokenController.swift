@@ -136,6 +136,8 @@ struct TokenController: Sendable {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: Self.maximumFormBytes)
+        } catch let stall as RequestBodyStalled {
+            throw RegistryError(.unsupported, status: 408, message: "request body stalled", detail: stall.description, hints: [.closeConnection])
         } catch {
             throw RegistryError(.sizeInvalid, status: 413, message: "form too large", hints: [.closeConnection])
         }
