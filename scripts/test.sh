@@ -57,8 +57,12 @@ if [ $# -eq 0 ]; then
   pier_cmd="$PIER_BINARY serve --root {root} --addr {addr} --log-level warn"
   robustness=tools/robustness/robustness.py
   python3 "$robustness" hostile http://127.0.0.1:25931 --server-cmd "$pier_cmd" --count 4000 --seed 7 --max-rss-mib 300
-  # The same with Basic authentication from a generated htpasswd config: garbage Authorization values get 401, never 5xx.
-  python3 "$robustness" hostile http://127.0.0.1:25934 --server-cmd "$PIER_BINARY serve {config} --log-level warn" \
+  # The same with authentication: the generated htpasswd config plus Pier's own token service (which also takes Basic
+  # credentials on /v2/), so garbage Basic and Bearer values and /token requests get 4xx, never 5xx.
+  # The failed-login limit is off: the harness sends garbage credentials and good ones from one address.
+  token_env="env REGISTRY_AUTH_TOKEN_SERVICE=pier-robustness REGISTRY_AUTH_TOKEN_ISSUER=pier REGISTRY_AUTH_TOKEN_SIGNINGKEY={config}.token-key.pem"
+  token_env+=" REGISTRY_AUTH_FAILEDLOGINS_LIMIT=0"
+  python3 "$robustness" hostile http://127.0.0.1:25934 --server-cmd "$token_env $PIER_BINARY serve {config} --log-level warn" \
     --auth robust:hostile-secret --count 1500 --seed 8 --max-rss-mib 300
   # 200 slow-loris connections for 35 s with short deadlines: each kind must be cut by its timeout while normal
   # requests keep being served.

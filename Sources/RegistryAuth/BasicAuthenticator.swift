@@ -98,7 +98,7 @@ public final class BasicAuthenticator: Sendable {
         guard let authorization, authorization.count < 8192 else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "basic",
-            let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+            let decoded = Data(base64Encoded: String(parts[1].trimmingHeaderSpaces)),
             let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
         else { return nil }
         return (String(text[..<colon]), String(text[text.index(after: colon)...]))
@@ -141,5 +141,22 @@ public final class BasicAuthenticator: Sendable {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: work()) }
         }
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs (the whitespace of HTTP header values), by bytes: Foundation's
+    /// `trimmingCharacters(in:)` walks UTF-16 and cost a third of a Bearer request's time with a 2 KiB token.
+    public var trimmingHeaderSpaces: Substring {
+        let bytes = utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start = bytes.index(after: start) }
+        while end > start {
+            let before = bytes.index(before: end)
+            guard bytes[before] == 0x20 || bytes[before] == 0x09 else { break }
+            end = before
+        }
+        return self[start..<end]
     }
 }

@@ -1,8 +1,9 @@
 import Synchronization
 
-/// Counts failed logins per client address and refuses an address that failed too often within a window, so that
-/// passwords cannot be guessed at the speed of the credential cache. A success does not reset the count: one known
-/// account must not buy more guesses at another.
+/// Counts failed logins per client address and user name, and refuses that pair once it failed too often within a
+/// window, so that passwords cannot be guessed at the speed of the credential cache, while other users behind the
+/// same address (a NAT, a CI runner) keep working. A success does not reset the count, and a refused pair is not
+/// even checked: the right password learns nothing during the pause.
 public final class LoginRateLimiter: Sendable {
     /// Failures tolerated per window; 0 turns the limiter off.
     public let limit: Int
@@ -20,6 +21,11 @@ public final class LoginRateLimiter: Sendable {
     public init(limit: Int, window: Duration) {
         self.limit = limit
         self.window = window
+    }
+
+    /// The key of `user` logging in from `client`.
+    public static func key(client: String, user: String) -> String {
+        client + "\u{0}" + user.prefix(256)
     }
 
     /// Seconds until `client` may try again, or `nil` when it may try now.

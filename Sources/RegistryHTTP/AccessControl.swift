@@ -14,7 +14,8 @@ import RegistryCore
 public struct AccessControl: Sendable {
     /// How tokens are checked, when the registry takes them (`auth.token`).
     public struct TokenSettings: Sendable {
-        public var verifier: TokenVerifier
+        /// Checks tokens, remembering those already verified until they expire.
+        public var verifier: VerifiedTokenCache
         /// The challenge's realm; `nil` for Pier's own `/token` under the request's host.
         public var realm: String?
         public var service: String
@@ -24,7 +25,7 @@ public struct AccessControl: Sendable {
         public var expiration: Duration
 
         public init(verifier: TokenVerifier, realm: String?, service: String, issuer: String, signer: TokenSigner?, expiration: Duration) {
-            self.verifier = verifier
+            self.verifier = VerifiedTokenCache(verifier: verifier)
             self.realm = realm
             self.service = service
             self.issuer = issuer
@@ -147,7 +148,7 @@ public struct AccessControl: Sendable {
         guard let authorization = request.headers[.authorization] else { return .anonymous }
         let scheme = authorization.prefix { $0 != " " }.lowercased()
         if scheme == "bearer", let token {
-            let value = authorization.dropFirst("bearer".count).trimmingCharacters(in: .whitespaces)
+            let value = String(authorization.dropFirst("bearer".count).trimmingHeaderSpaces)
             do {
                 return .token(try token.verifier.verify(value))
             } catch {
@@ -156,17 +157,19 @@ public struct AccessControl: Sendable {
             }
         }
         if scheme == "basic", let basic {
+            guard let (name, password) = BasicAuthenticator.credentials(in: authorization) else {
+                throw challenge(request, needs: needs, error: nil, message: "authentication required")
+            }
             // containers/image (skopeo, podman, buildah) without credentials answers a Basic challenge with an
             // empty user and password (`Basic Og==`): an anonymous request, not a failed login (zot does the same).
-            if let (user, password) = BasicAuthenticator.credentials(in: authorization), user.isEmpty, password.isEmpty {
-                return .anonymous
-            }
-            if let wait = limiter.retryAfter(client) {
-                throw RegistryError(.tooManyRequests, message: "too many failed logins from this address; retry later",
+            if name.isEmpty, password.isEmpty { return .anonymous }
+            let key = LoginRateLimiter.key(client: client, user: name)
+            if let wait = limiter.retryAfter(key) {
+                throw RegistryError(.tooManyRequests, message: "too many failed logins for this user from this address; retry later",
                                     hints: [.retryAfter(seconds: wait)] + bodyHints(request))
             }
-            guard let user = await basic.authenticate(authorization: authorization) else {
-                limiter.recordFailure(client)
+            guard let user = await basic.authenticate(user: name, password: password) else {
+                limiter.recordFailure(key)
                 throw challenge(request, needs: needs, error: nil, message: "authentication required")
             }
             return .user(user)

@@ -59,11 +59,13 @@ struct TokenController: Sendable {
         var user: String?
         if let username, let password {
             guard let basic = access.basic else { throw unauthorized(request, "this registry has no users") }
-            if let wait = access.limiter.retryAfter(client) {
-                throw RegistryError(.tooManyRequests, message: "too many failed logins from this address; retry later", hints: [.retryAfter(seconds: wait)])
+            let key = LoginRateLimiter.key(client: client, user: username)
+            if let wait = access.limiter.retryAfter(key) {
+                throw RegistryError(.tooManyRequests, message: "too many failed logins for this user from this address; retry later",
+                                    hints: [.retryAfter(seconds: wait)])
             }
             guard let proven = await basic.authenticate(user: username, password: password) else {
-                access.limiter.recordFailure(client)
+                access.limiter.recordFailure(key)
                 throw unauthorized(request, "wrong user name or password")
             }
             user = proven
@@ -134,12 +136,24 @@ struct TokenController: Sendable {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: Self.maximumFormBytes)
+        } catch let stall as RequestBodyStalled {
+            throw RegistryError(.unsupported, status: 408, message: "request body stalled", detail: stall.description, hints: [.closeConnection])
         } catch {
             throw RegistryError(.sizeInvalid, status: 413, message: "form too large", hints: [.closeConnection])
         }
-        var components = URLComponents()
-        components.percentEncodedQuery = String(buffer: buffer).replacingOccurrences(of: "+", with: "%20")
-        return (components.queryItems ?? []).map { ($0.name, $0.value ?? "") }
+        // application/x-www-form-urlencoded by hand: URLComponents traps on a malformed percent-encoding.
+        var parameters: [(String, String)] = []
+        for pair in String(decoding: buffer.readableBytesView, as: UTF8.self).split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ part: Substring) throws -> String {
+                guard let value = part.replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                    throw RegistryError(.unsupported, status: 400, message: "malformed form body")
+                }
+                return value
+            }
+            parameters.append((try decode(parts[0]), parts.count > 1 ? try decode(parts[1]) : ""))
+        }
+        return parameters
     }
 
     private func unauthorized(_ request: Request, _ message: String) -> RegistryError {

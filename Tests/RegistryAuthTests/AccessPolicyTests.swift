@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import RegistryAuth
 import Testing
 
@@ -57,5 +59,29 @@ struct AccessPolicyTests {
         let off = LoginRateLimiter(limit: 0, window: .seconds(60))
         for _ in 0..<5 { off.recordFailure("x") }
         #expect(off.retryAfter("x") == nil)
+    }
+}
+
+@Suite("Verified token cache")
+struct VerifiedTokenCacheTests {
+    @Test("a verified token is remembered until it expires; a bad one is never remembered")
+    func remembers() throws {
+        let signer = TokenSigner(privateKey: .init())
+        let verifier = TokenVerifier(issuer: "i", audience: "a", keys: TrustedKeys().adding(signer), leeway: .seconds(2))
+        let cache = VerifiedTokenCache(verifier: verifier, capacity: 2)
+        let now = Date()
+        let token = signer.sign(TokenClaims(issuer: "i", subject: "u", audience: ["a"], expiresAt: now.addingTimeInterval(60)))
+        #expect(try cache.verify(token, now: now).subject == "u")
+        #expect(try cache.verify(token, now: now.addingTimeInterval(61)).subject == "u")  // within the leeway
+        #expect(throws: TokenError.expired) { try cache.verify(token, now: now.addingTimeInterval(63)) }
+        let wrong = signer.sign(TokenClaims(issuer: "other", subject: "u", audience: ["a"], expiresAt: now.addingTimeInterval(60)))
+        for _ in 0..<2 {
+            #expect(throws: TokenError.self) { try cache.verify(wrong, now: now) }
+        }
+        // Past capacity the cache starts over rather than grow.
+        for index in 0..<5 {
+            let other = signer.sign(TokenClaims(issuer: "i", subject: "u\(index)", audience: ["a"], expiresAt: now.addingTimeInterval(60)))
+            #expect(try cache.verify(other, now: now).subject == "u\(index)")
+        }
     }
 }

@@ -205,19 +205,20 @@ struct AccessRulesTests {
     func emptyBasicIsAnonymous() async throws {
         try await withRules(limit: 1) { client, _ in
             let empty: HTTPFields = [.authorization: "Basic " + Data(":".utf8).base64EncodedString()]
+            // With a limit of one, a second round would get 429 if empty credentials counted as failed logins.
             for _ in 0..<3 {
                 let allowed = try await client.send(.get, "/v2/public/app/manifests/v1", headers: empty)
                 #expect(allowed.status == .ok)
                 let refused = try await client.send(.get, "/v2/other/app/manifests/v1", headers: empty)
                 #expect(refused.status == .unauthorized)
             }
-            // Not counted as failures: with a limit of one, carol still gets in.
+            // Signed-in users are unaffected.
             let carol = try await client.send(.get, "/v2/other/app/manifests/v1", headers: Self.credentials("carol"))
             #expect(carol.status == .ok)
         }
     }
 
-    @Test("failed logins from one address are limited: 429 with Retry-After, even for the right password")
+    @Test("failed logins of a user from one address are limited: 429 with Retry-After, even for the right password")
     func failedLoginsLimited() async throws {
         try await withRules(limit: 3) { client, _ in
             let wrong: HTTPFields = [.authorization: "Basic " + Data("alice:nope".utf8).base64EncodedString()]
@@ -229,6 +230,9 @@ struct AccessRulesTests {
             #expect(limited.status == .tooManyRequests)
             #expect(limited.errorCode == "TOOMANYREQUESTS")
             #expect(limited.headers[HTTPField.Name("Retry-After")!].flatMap(Int.init).map { $0 >= 1 && $0 <= 60 } == true)
+            // Another user behind the same address is not held up.
+            let bob = try await client.send(.get, "/v2/team-a/app/manifests/v1", headers: Self.credentials("bob"))
+            #expect(bob.status == .ok)
         }
     }
 }

@@ -210,6 +210,11 @@ struct TokenAuthTests {
             let refresh = try await client.send(.post, "/token", headers: [.contentType: "application/x-www-form-urlencoded"],
                                                 body: Array("grant_type=refresh_token&refresh_token=x&service=\(Self.service)".utf8))
             #expect(refresh.status == .badRequest)
+            // Found by the fuzzer: a form body that is not valid percent-encoding once crashed the process.
+            for junk in ["{{{{\n\"%", "grant_type=password&username=%zz&password=x", "%", "a=%E0%A4%A"] {
+                let response = try await client.send(.post, "/token", headers: [.contentType: "application/x-www-form-urlencoded"], body: Array(junk.utf8))
+                #expect(response.status == .badRequest, "\(junk)")
+            }
 
             // Wrong passwords count toward the address's limit (5 here), on /token as on /v2/.
             for _ in 0..<4 { _ = try await client.send(.get, "/token?service=\(Self.service)", headers: wrong) }

@@ -644,6 +644,7 @@ ENDPOINTS = [
     ("POST", "/v2/{victim}/blobs/uploads/?mount={blob}&from={repo}"), ("GET", "{upload}"), ("PATCH", "{upload}"),
     ("PUT", "{upload}?digest={bodydigest}"), ("DELETE", "{upload}"), ("GET", "/v2/{repo}/referrers/{manifest}"),
     ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/admin/prefetch"),
+    ("GET", "/token?service=pier-robustness&scope=repository:{repo}:pull,push&scope=registry:catalog:*"), ("POST", "/token"),
 ]
 FUZZ_METHODS = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS", "TRACE", "get", "PROPFIND", "M" * 300, "GET\x00"]
 FUZZ_HEADERS = ["Content-Type", "Accept", "Range", "Content-Range", "Content-Length", "Transfer-Encoding", "Authorization",
@@ -721,7 +722,7 @@ def auth_case(rng, ctx):
                                  ("HEAD", "/v2/%s/blobs/%s" % (GOOD_REPO, ctx.blob_digest)),
                                  ("POST", "/v2/%s/blobs/uploads/" % VICTIM_REPO),
                                  ("PUT", "/v2/%s/manifests/a1" % VICTIM_REPO), ("DELETE", "/v2/%s/manifests/a1" % VICTIM_REPO),
-                                 ("POST", "/admin/prefetch")])
+                                 ("POST", "/admin/prefetch"), ("GET", "/token?service=pier-robustness&scope=repository:%s:pull" % GOOD_REPO)])
     headers = [("Authorization", value)]
     if rng.random() < 0.2:
         headers.append(("Authorization", rng.choice(auth_values(rng))[1]))
