@@ -44,17 +44,6 @@ public struct Configuration: Sendable, Equatable {
         public var uploadPurging = UploadPurging()
     }
 
-    /// TLS settings (`http.tls.*`).
-    public struct TLS: Sendable, Equatable {
-        public var certificate: String
-        public var key: String
-
-        public init(certificate: String, key: String) {
-            self.certificate = certificate
-            self.key = key
-        }
-    }
-
     /// HTTP settings (`http.*`).
     public struct HTTP: Sendable, Equatable {
         /// Listen host; empty means all interfaces.
@@ -65,6 +54,8 @@ public struct Configuration: Sendable, Equatable {
         /// Headers added to every response (`http.headers`).
         public var headers: [String: [String]] = [:]
         public var tls: TLS?
+        /// `http.http2.disabled`: offer only HTTP/1.1 over TLS (no `h2` in ALPN).
+        public var http2Disabled = false
         /// How long shutdown waits for in-flight requests (`http.draintimeout`).
         public var drainTimeout: TimeInterval = 60
         /// Connection deadlines (`http.timeouts.*`).

@@ -67,7 +67,7 @@ public enum ConfigurationLoader {
         {
             warnings.append("access names users, but no auth is configured (auth.htpasswd or auth.token): only its anonymous rules apply")
         }
-        configuration.warnings = warnings
+        configuration.warnings = warnings + configuration.warnings
         return configuration
     }
 
@@ -221,14 +221,8 @@ public enum ConfigurationLoader {
             default: throw ConfigurationError("\(file): \(entry.origin): header '\(name)' needs a list of values")
             }
         }
-        let certificate = try scalar("http.tls.certificate")
-        let key = try scalar("http.tls.key")
-        switch (certificate, key) {
-        case (nil, nil): break
-        case (let certificate?, let key?): configuration.http.tls = .init(certificate: certificate.0, key: key.0)
-        case (let given?, nil), (nil, let given?):
-            throw ConfigurationError("\(file): \(given.1): TLS needs both http.tls.certificate and http.tls.key")
-        }
+        configuration.http.tls = try tls(from: entries, file: file, warnings: &configuration.warnings)
+        if let disabled = try bool("http.http2.disabled") { configuration.http.http2Disabled = disabled }
         if let drain = try duration("http.draintimeout") { configuration.http.drainTimeout = drain }
         for (path, keyPath) in [("http.timeouts.readheader", \Configuration.Timeouts.readHeader), ("http.timeouts.bodyidle", \.bodyIdle),
                                 ("http.timeouts.idle", \.idle)] {

@@ -27,13 +27,16 @@ final class ConnectionLimiter: Sendable {
     }
 
     /// Counts `channel` until it closes; false (and the channel answered 503 and closed) when the cap is reached.
-    func admit(_ channel: any Channel) -> Bool {
+    /// - Parameter answering: whether to write the 503 in plain HTTP; a TLS connection is closed without a word.
+    func admit(_ channel: any Channel, answering: Bool = true) -> Bool {
         let admitted = open.withLock { count in
             count += 1
             return count <= maximum
         }
         channel.closeFuture.whenComplete { _ in self.open.withLock { $0 -= 1 } }
-        if !admitted {
+        if !admitted, !answering {
+            channel.close(promise: nil)
+        } else if !admitted {
             let response = "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
             channel.writeAndFlush(ByteBuffer(string: response)).whenComplete { _ in channel.close(promise: nil) }
         }

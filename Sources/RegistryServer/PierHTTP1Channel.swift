@@ -12,13 +12,14 @@ struct PierHTTP1Channel: ServerChildChannel {
     /// Deadlines for a request head (`http.timeouts.readheader`) and between body bytes (`http.timeouts.bodyidle`).
     let headTimeout: TimeAmount
     let bodyIdleTimeout: TimeAmount
-    /// Counts open connections; one over the cap is answered 503 and closed.
-    let connections: ConnectionLimiter
+    /// Counts open connections; one over the cap is answered 503 and closed. `nil` when the TLS channel in front
+    /// counted the connection already.
+    let connections: ConnectionLimiter?
     /// Set when blob bodies may go by `sendfile(2)` (plain HTTP only).
     let fileSends: FileSendRegistry?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1Channel.Value> {
-        guard connections.admit(channel) else {
+        guard connections?.admit(channel) ?? true else {
             // Set up as usual, so the server's accept loop sees an ordinary connection that simply ends.
             return base.setup(channel: channel, logger: logger)
         }
@@ -53,7 +54,7 @@ extension HTTPServerBuilder {
     /// when `fileSends` is given.
     static func pierHTTP1(
         configuration: HTTP1Channel.Configuration, headTimeout: TimeAmount, bodyIdleTimeout: TimeAmount,
-        connections: ConnectionLimiter, fileSends: FileSendRegistry?
+        connections: ConnectionLimiter?, fileSends: FileSendRegistry?
     ) -> HTTPServerBuilder {
         .init { responder in
             PierHTTP1Channel(

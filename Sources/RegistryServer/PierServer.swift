@@ -3,11 +3,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
-import HummingbirdTLS
 import Logging
 import Metrics
 import NIOCore
-import NIOSSL
 import Prometheus
 import RegistryConfig
 import RegistryCore
@@ -79,14 +77,14 @@ public struct PierServer: Sendable {
             configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, connections: connections,
             fileSends: fileSends
         )
+        var services = services
         if let tls = configuration.http.tls {
-            server = try .tls(
-                .pierHTTP1(
-                    configuration: http1, headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout, connections: connections,
-                    fileSends: nil
-                ),
-                tlsConfiguration: try tlsConfiguration(tls)
+            let contexts = try TLSContextProvider(configuration: tls, http2Enabled: !configuration.http.http2Disabled, logger: logger)
+            server = .pierTLS(
+                contexts: contexts, http1: http1, http2: !configuration.http.http2Disabled, headTimeout: headTimeout,
+                bodyIdleTimeout: bodyIdleTimeout, connections: connections
             )
+            services.append(TLSReloadService(contexts: contexts, interval: tls.reloadInterval > 0 ? .milliseconds(Int64(tls.reloadInterval * 1000)) : nil, logger: logger))
         }
         return Application(
             responder: responder,
@@ -134,32 +132,6 @@ public struct PierServer: Sendable {
             registry: registry, mirrors: mirrors, defaultHost: proxy.defaultHost,
             revalidateInterval: .milliseconds(Int64(proxy.revalidate * 1000)), logger: logger
         )
-    }
-
-    static func tlsConfiguration(_ tls: Configuration.TLS) throws -> TLSConfiguration {
-        let certificates: [NIOSSLCertificate]
-        let key: NIOSSLPrivateKey
-        do {
-            certificates = try NIOSSLCertificate.fromPEMFile(tls.certificate)
-        } catch {
-            throw ConfigurationError("http.tls.certificate: cannot read a PEM certificate from \(tls.certificate): \(error)")
-        }
-        do {
-            key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
-        } catch {
-            throw ConfigurationError("http.tls.key: cannot read a PEM private key from \(tls.key): \(error)")
-        }
-        guard !certificates.isEmpty else { throw ConfigurationError("http.tls.certificate: no certificate in \(tls.certificate)") }
-        var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: certificates.map { .certificate($0) }, privateKey: .privateKey(key)
-        )
-        configuration.minimumTLSVersion = .tlsv12
-        do {
-            _ = try NIOSSLContext(configuration: configuration)
-        } catch {
-            throw ConfigurationError("http.tls: the key \(tls.key) does not match the certificate \(tls.certificate): \(error)")
-        }
-        return configuration
     }
 
     /// Raises the open-file limit to its hard maximum: every connection and every upload in progress holds a

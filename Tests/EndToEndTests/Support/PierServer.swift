@@ -33,8 +33,11 @@ final class PierServer: Sendable, DiagnosticLog {
 
     /// Starts `pier serve --root <tmp>/data --addr 127.0.0.1:<free port>` and waits until
     /// `GET /healthz` answers 200. Retries with another port if the chosen one was taken meanwhile.
-    /// - Parameter config: the text of a `config.yml` to serve with (root and address still come from the flags).
-    static func start(label: String, config: String? = nil) async throws -> PierServer {
+    /// - Parameters:
+    ///   - config: the text of a `config.yml` to serve with (root and address still come from the flags).
+    ///   - httpsCurlOptions: when the config serves TLS, the `curl` options (`--cacert`, `--cert`, …) that reach
+    ///     `https://<host>/healthz`; readiness is then checked with curl instead of plain HTTP.
+    static func start(label: String, config: String? = nil, httpsCurlOptions: [String]? = nil) async throws -> PierServer {
         let binary = try EndToEnd.pierBinary()
         var failures: [String] = []
         for _ in 0..<3 {
@@ -50,7 +53,7 @@ final class PierServer: Sendable, DiagnosticLog {
                 arguments: arguments,
                 logURL: directory.appending("pier.log"))
             let server = PierServer(host: host, directory: directory, process: process)
-            if try await server.waitUntilReady(timeout: .seconds(30)) { return server }
+            if try await server.waitUntilReady(timeout: .seconds(30), httpsCurlOptions: httpsCurlOptions) { return server }
             let status = process.terminationStatus.map(String.init) ?? "?"
             failures.append("pier on \(host) exited with status \(status):\n\(process.logTail(lines: 30))")
             await server.stop()
@@ -59,10 +62,18 @@ final class PierServer: Sendable, DiagnosticLog {
     }
 
     /// Polls `GET /healthz` until it answers 200; false if the process exits first, throws on timeout.
-    private func waitUntilReady(timeout: Duration) async throws -> Bool {
+    private func waitUntilReady(timeout: Duration, httpsCurlOptions: [String]?) async throws -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard process.isRunning else { return false }
+            if let options = httpsCurlOptions {
+                let curl = try Tools.path("curl", package: "curl")
+                if try await ProcessRunner.run(curl, ["-sf", "-o", "/dev/null"] + options + ["https://\(host)/healthz"], timeout: .seconds(10)).succeeded {
+                    return true
+                }
+                try await Task.sleep(for: .milliseconds(100))
+                continue
+            }
             // /healthz answers without credentials; URLSession on Linux hangs on the Basic challenge /v2/ gives with auth.
             if let response = try? await api.send("GET", "/healthz"), response.status == 200 { return true }
             try await Task.sleep(for: .milliseconds(50))
