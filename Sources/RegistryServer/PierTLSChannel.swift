@@ -22,6 +22,9 @@ struct PierTLSChannel: ServerChildChannel {
         let channel: any Channel
     }
 
+    /// How long a client has to complete the TLS handshake.
+    static let handshakeTimeout: TimeAmount = .seconds(30)
+
     let contexts: TLSContextProvider
     let http1: PierHTTP1Channel
     /// `nil` when `http.http2.disabled` is set (then ALPN offers only `http/1.1`).
@@ -54,6 +57,7 @@ struct PierTLSChannel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(PlainHTTPOnTLSPortHandler())
             try pipeline.addHandler(tlsHandler)
+            try pipeline.addHandler(TLSHandshakeTimeoutHandler(timeout: Self.handshakeTimeout))
             try pipeline.addHandler(negotiation)
             return Value(negotiated: negotiation.protocolNegotiationResult, channel: channel)
         }
