@@ -22,6 +22,9 @@ struct PierTLSChannel: ServerChildChannel {
         let channel: any Channel
     }
 
+    /// How long a client has to complete the TLS handshake.
+    static let handshakeTimeout: TimeAmount = .seconds(30)
+
     let contexts: TLSContextProvider
     /// The time a handshake may take (`http.timeouts.readheader`): a client that opens TLS and stalls is closed.
     let handshakeTimeout: TimeAmount
@@ -59,6 +62,7 @@ struct PierTLSChannel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(PlainHTTPOnTLSPortHandler())
             try pipeline.addHandler(tlsHandler)
+            try pipeline.addHandler(TLSHandshakeTimeoutHandler(timeout: Self.handshakeTimeout))
             try pipeline.addHandler(negotiation)
             if admitted {
                 let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }

@@ -124,7 +124,7 @@ struct TestPKI {
 /// An AsyncHTTPClient that trusts `pki`'s CA, for the length of `body`.
 func withHTTPSClient<T>(
     _ pki: TestPKI, clientCertificate: String? = nil, version: TLSVersion? = nil, http1Only: Bool = false,
-    _ body: (HTTPClient) async throws -> T
+    connectTimeout: TimeAmount = .seconds(5), _ body: (HTTPClient) async throws -> T
 ) async throws -> T {
     var tls = TLSConfiguration.makeClientConfiguration()
     tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(pki.path("ca.pem")))
@@ -138,7 +138,7 @@ func withHTTPSClient<T>(
     }
     var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
     if http1Only { configuration.httpVersion = .http1Only }
-    configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+    configuration.timeout = .init(connect: connectTimeout, read: .seconds(30))
     let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     do {
         let result = try await body(client)
