@@ -22,9 +22,6 @@ struct PierTLSChannel: ServerChildChannel {
         let channel: any Channel
     }
 
-    /// How long a client has to complete the TLS handshake.
-    static let handshakeTimeout: TimeAmount = .seconds(30)
-
     let contexts: TLSContextProvider
     /// The time a handshake may take (`http.timeouts.readheader`): a client that opens TLS and stalls is closed.
     let handshakeTimeout: TimeAmount
@@ -35,7 +32,8 @@ struct PierTLSChannel: ServerChildChannel {
     let http2: HTTP2Channel?
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        let admitted = connections.admit(channel, answering: false)
+        // Over the cap the channel is closed at once; setting it up as usual lets the accept loop carry on.
+        _ = connections.admit(channel, answering: false)
         return channel.eventLoop.makeCompletedFuture {
             let material = contexts.current
             let tlsHandler: NIOSSLServerHandler
@@ -62,12 +60,8 @@ struct PierTLSChannel: ServerChildChannel {
             let pipeline = channel.pipeline.syncOperations
             try pipeline.addHandler(PlainHTTPOnTLSPortHandler())
             try pipeline.addHandler(tlsHandler)
-            try pipeline.addHandler(TLSHandshakeTimeoutHandler(timeout: Self.handshakeTimeout))
+            try pipeline.addHandler(TLSHandshakeTimeoutHandler(timeout: handshakeTimeout))
             try pipeline.addHandler(negotiation)
-            if admitted {
-                let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
-                negotiation.protocolNegotiationResult.whenComplete { _ in deadline.cancel() }
-            }
             return Value(negotiated: negotiation.protocolNegotiationResult, channel: channel)
         }
     }
