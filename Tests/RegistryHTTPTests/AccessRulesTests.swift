@@ -35,12 +35,7 @@ struct AccessRulesTests {
     ) async throws {
         let directory = try TemporaryDirectory("pier-access")
         defer { directory.remove() }
-        let path = directory.path + "/htpasswd"
-        var file = ""
-        for (user, password) in Self.users.sorted(by: { $0.key < $1.key }) {
-            file += "\(user):\(try #require(Bcrypt.hash(password, cost: 4)))\n"
-        }
-        try file.write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try Self.writeHtpasswd(in: directory)
         try await withRegistry(configure: {
             $0.htpasswd = .init(realm: "pier", path: path)
             $0.access = Self.access
@@ -53,6 +48,17 @@ struct AccessRulesTests {
             }
             try await body(client, try #require(layer))
         }
+    }
+
+    /// Writes an htpasswd file of ``users`` (bcrypt, cost 4) into `directory`; returns its path.
+    static func writeHtpasswd(in directory: TemporaryDirectory) throws -> String {
+        let path = directory.path + "/htpasswd"
+        var file = ""
+        for (user, password) in users.sorted(by: { $0.key < $1.key }) {
+            file += "\(user):\(try #require(Bcrypt.hash(password, cost: 4)))\n"
+        }
+        try file.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
     }
 
     /// Pushes a one-layer image tagged `v1`; returns the layer's digest.

@@ -23,12 +23,7 @@ struct TokenAuthTests {
     ) async throws {
         let directory = try TemporaryDirectory("pier-token")
         defer { directory.remove() }
-        let htpasswd = directory.path + "/htpasswd"
-        var file = ""
-        for (user, password) in AccessRulesTests.users.sorted(by: { $0.key < $1.key }) {
-            file += "\(user):\(try #require(Bcrypt.hash(password, cost: 4)))\n"
-        }
-        try file.write(toFile: htpasswd, atomically: true, encoding: .utf8)
+        let htpasswd = try AccessRulesTests.writeHtpasswd(in: directory)
         let keyPath = directory.path + "/keys/token.pem"
         try await withRegistry(configure: {
             $0.http.externalURL = externalURL
