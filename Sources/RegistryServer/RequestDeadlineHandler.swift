@@ -153,9 +153,10 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         phase = .stalled
         // Ends the body stream the handler reads with this error; the response it then writes closes the connection.
         context.fireErrorCaught(RequestBodyStalled(seconds: Double(timeout.nanoseconds) / 1e9))
-        // Should no response come (the handler is stuck elsewhere), the connection still goes.
+        // Should no response come (the handler is stuck elsewhere), the connection still goes, after a grace that
+        // lets a loaded server write its 408.
         let channel = context.channel
-        context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { channel.close(promise: nil) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: max(timeout, .seconds(10))) { channel.close(promise: nil) }
     }
 
     private func cancelBodyTimer() {

@@ -61,7 +61,7 @@ struct ConnectionLimitTests {
 
     @Test("a stalled upload body is answered 408 and closed after http.timeouts.bodyidle; the session resumes")
     func stalledBody() async throws {
-        try await withRegistry(live: true, configure: { $0.http.timeouts.bodyIdle = 1 }) { client in
+        try await withRegistry(live: true, configure: { $0.http.timeouts.bodyIdle = 2 }) { client in
             let port = try #require(client.port)
             let bytes = Array("0123456789".utf8)
             let start = try await client.send(.post, "/v2/stall/blobs/uploads/")
@@ -71,7 +71,7 @@ struct ConnectionLimitTests {
 
             let connection = try RawConnection(port: port)
             connection.send("PATCH \(location) HTTP/1.1\r\nHost: x\r\nContent-Range: 5-9\r\nContent-Length: 5\r\n\r\n56")
-            #expect(try await connection.waitForClose(seconds: 15), "the stalled connection stayed open")
+            #expect(try await connection.waitForClose(seconds: 30), "the stalled connection stayed open")
             #expect(connection.text.hasPrefix("HTTP/1.1 408"), "got \(connection.text.prefix(80))")
             #expect(connection.text.contains("BLOB_UPLOAD_INVALID"))
 
@@ -90,18 +90,19 @@ struct ConnectionLimitTests {
 
     @Test("an upload body that keeps arriving slowly is not cut by the body idle timeout")
     func slowButSteadyBody() async throws {
-        // 10 bytes 500 ms apart: 5 s in all, longer than the 3 s body idle timeout, but never idle that long.
-        try await withRegistry(live: true, configure: { $0.http.timeouts.bodyIdle = 3; $0.http.timeouts.readHeader = 3 }) { client in
+        // 12 bytes a second apart: 12 s in all, longer than the 8 s body idle timeout, but never idle that long,
+        // even when CI's load delays a send by a few seconds.
+        try await withRegistry(live: true, configure: { $0.http.timeouts.bodyIdle = 8; $0.http.timeouts.readHeader = 8 }) { client in
             let port = try #require(client.port)
-            let bytes = Array("abcdefghij".utf8)
+            let bytes = Array("abcdefghijkl".utf8)
             let digest = Digest.of(bytes)
             let connection = try RawConnection(port: port)
-            connection.send("POST /v2/steady/blobs/uploads/?digest=\(digest) HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+            connection.send("POST /v2/steady/blobs/uploads/?digest=\(digest) HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
             for byte in bytes {
-                try await Task.sleep(for: .milliseconds(500))
+                try await Task.sleep(for: .milliseconds(1000))
                 connection.send(String(UnicodeScalar(byte)))
             }
-            #expect(try await connection.waitFor("\r\n\r\n", seconds: 15))
+            #expect(try await connection.waitFor("\r\n\r\n", seconds: 30))
             #expect(connection.text.hasPrefix("HTTP/1.1 201"), "got \(connection.text.prefix(80))")
         }
     }
