@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import RegistryAuth
 import RegistryCore
 import RegistryProxy
 
@@ -32,11 +33,7 @@ struct AdminController: Sendable {
         let header = request.headers[.authorization] ?? ""
         let given = header.hasPrefix("Bearer ") ? Array(header.utf8.dropFirst(7)) : []
         let expected = Array(token.utf8)
-        var difference = UInt8(given.count == expected.count ? 0 : 1)
-        for index in 0..<expected.count {
-            difference |= expected[index] ^ (index < given.count ? given[index] : 0)
-        }
-        guard difference == 0, !expected.isEmpty else {
+        guard !expected.isEmpty, constantTimeEqual(given, expected) else {
             throw RegistryError(.unauthorized, message: "the admin API needs the configured admin token", hints: [.challenge(#"Bearer realm="pier-admin""#)])
         }
     }
