@@ -6,12 +6,7 @@ extension ConfigurationLoader {
     /// but changed (a minimum below TLS 1.2, TLS 1.3 suite names).
     static func tls(from entries: [String: Entry], file: String, warnings: inout [String]) throws -> Configuration.TLS? {
         func scalar(_ path: String) throws -> (String, String)? {
-            guard let entry = entries[path] else { return nil }
-            switch entry.value {
-            case .scalar(let value): return (value, entry.origin)
-            case .null: return nil
-            default: throw ConfigurationError("\(file): \(entry.origin): '\(path)' must be a single value")
-            }
+            try singleValue(path, in: entries, file: file)
         }
         /// A YAML list, or from the environment a single value or a flow list (`[a, b]`), as Distribution reads them.
         func list(_ path: String) throws -> ([String], String)? {

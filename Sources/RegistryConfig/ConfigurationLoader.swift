@@ -138,15 +138,20 @@ public enum ConfigurationLoader {
         }
     }
 
+    /// The value at `path` with where it came from; `nil` when absent or null, an error when it is a list or a map.
+    static func singleValue(_ path: String, in entries: [String: Entry], file: String) throws -> (String, String)? {
+        guard let entry = entries[path] else { return nil }
+        switch entry.value {
+        case .scalar(let value): return (value, entry.origin)
+        case .null: return nil
+        default: throw ConfigurationError("\(file): \(entry.origin): '\(path)' must be a single value")
+        }
+    }
+
     private static func build(from entries: [String: Entry], file: String) throws -> Configuration {
         var configuration = Configuration()
         func scalar(_ path: String) throws -> (String, String)? {
-            guard let entry = entries[path] else { return nil }
-            switch entry.value {
-            case .scalar(let value): return (value, entry.origin)
-            case .null: return nil
-            default: throw ConfigurationError("\(file): \(entry.origin): '\(path)' must be a single value")
-            }
+            try singleValue(path, in: entries, file: file)
         }
         func bool(_ path: String) throws -> Bool? {
             guard let (value, origin) = try scalar(path) else { return nil }
