@@ -58,7 +58,7 @@ public final class BasicAuthenticator: Sendable {
     /// `user` when `password` is theirs, or `nil`.
     public func authenticate(user: String, password: String) async -> String? {
         guard user.utf8.count <= 1024, password.utf8.count <= 4096 else { return nil }
-        reloadIfChanged()
+        await reloadIfChanged()
         var hasher = SHA256()
         hasher.update(data: Data(user.utf8))
         hasher.update(data: [0])
@@ -105,8 +105,9 @@ public final class BasicAuthenticator: Sendable {
     }
 
     /// Re-reads the file when its modification time or size changed (checked at most once a second); a file that
-    /// became malformed is ignored, with an error in the log, and the last good one stays in force.
-    func reloadIfChanged() {
+    /// became malformed is ignored, with an error in the log, and the last good one stays in force. The check and
+    /// the reload (a stat, a read and a bcrypt for the decoy) run off the caller's thread, which may be an event loop.
+    func reloadIfChanged() async {
         let now = ContinuousClock.now
         let due = state.withLock { state -> Bool in
             guard now - state.lastCheck >= .seconds(1) else { return false }
@@ -114,6 +115,10 @@ public final class BasicAuthenticator: Sendable {
             return true
         }
         guard due else { return }
+        await Self.offload { self.reload() }
+    }
+
+    private func reload() {
         let (modified, size) = Self.attributes(path)
         let changed = state.withLock { $0.modified != modified || $0.size != size }
         guard changed else { return }

@@ -68,6 +68,7 @@ struct BlobController: Sendable {
         }
         if let fileSends, let path = registry.blobs.localPath(of: digest) {
             let body = ResponseBody(contentLength: Int(range.count)) { writer in
+                // A file that cannot be opened ends the response early: the headers promised its bytes.
                 try await writer.write(fileSends.register(path: path, range: bodyRange))
                 try await writer.finish(nil)
             }

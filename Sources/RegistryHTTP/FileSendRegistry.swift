@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Hands blob files to the connection for `sendfile(2)` instead of copying them through user space.
@@ -9,9 +10,10 @@ import Synchronization
 /// A marker is a random per-process secret plus a counter, and it is honoured once: blob bytes can never be
 /// mistaken for one. Only for plain-HTTP connections (TLS must encrypt every byte in user space).
 public final class FileSendRegistry: Sendable {
-    /// A file range waiting to be sent.
+    /// A file range waiting to be sent, from a file already open (opening can block, so it happens off the event loop
+    /// that sends). Whoever claims it closes the handle.
     public struct Send: Sendable {
-        public let path: String
+        public let handle: NIOFileHandle
         public let range: Range<Int64>
         let registered: ContinuousClock.Instant
     }
@@ -27,18 +29,24 @@ public final class FileSendRegistry: Sendable {
         secret = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    /// Registers a file range; returns the marker to write as the response body.
-    func register(path: String, range: Range<Int64>) -> ByteBuffer {
+    /// Opens `path` on NIO's thread pool and registers a range of it; returns the marker to write as the response body.
+    func register(path: String, range: Range<Int64>) async throws -> ByteBuffer {
+        let handle = try await NIOThreadPool.singleton.runIfActive { try NIOFileHandle(_deprecatedPath: path) }
         let now = ContinuousClock.now
-        let token = state.withLock { state -> UInt64 in
+        let (token, abandoned) = state.withLock { state -> (UInt64, [Send]) in
             state.next &+= 1
             // A marker whose response never reached the connection (the client went away) is dropped eventually.
+            var abandoned: [Send] = []
             if state.pending.count > 1024 {
-                state.pending = state.pending.filter { now - $0.value.registered < .seconds(60) }
+                for (token, send) in state.pending where now - send.registered >= .seconds(60) {
+                    abandoned.append(send)
+                    state.pending[token] = nil
+                }
             }
-            state.pending[state.next] = Send(path: path, range: range, registered: now)
-            return state.next
+            state.pending[state.next] = Send(handle: handle, range: range, registered: now)
+            return (state.next, abandoned)
         }
+        for send in abandoned { try? send.handle.close() }
         var buffer = ByteBuffer()
         buffer.reserveCapacity(Self.markerLength)
         buffer.writeBytes(secret)

@@ -1,3 +1,4 @@
+import Dispatch
 import GRDBSQLite
 import RegistryCore
 import RegistryStorage
@@ -10,6 +11,10 @@ import Synchronization
 /// query that itself takes a few microseconds; at tens of thousands of requests a second that overhead was most
 /// of Pier's own CPU per request. These connections only read (`query_only`), in WAL mode they never wait for the
 /// writer, and each is used by one thread at a time.
+///
+/// The caller's thread may be an event loop, so nothing there waits: a lookup runs in place only on an idle, already
+/// open connection that does not wait for locks (busy timeout 0). Opening a connection, and a lookup that met a lock
+/// (a checkpoint, a schema change), go to a thread that may wait.
 final class SQLiteLookups: Sendable {
     private let path: String
     private let idle = Mutex<[Connection]>([])
@@ -18,8 +23,11 @@ final class SQLiteLookups: Sendable {
         self.path = path
     }
 
+    /// How long a lookup that left the caller's thread waits for a lock, in milliseconds.
+    static let busyTimeout: Int32 = 30_000
+
     /// The manifest a reference names in a repository.
-    func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) throws -> StoredManifest? {
+    func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest? {
         let query: Query
         let key: String
         switch reference {
@@ -30,7 +38,7 @@ final class SQLiteLookups: Sendable {
             query = withContent ? .manifestByDigest : .manifestHeadByDigest
             key = digest.description
         }
-        return try run(query, repository.value, key) { statement in
+        return try await run(query, repository.value, key) { statement in
             guard let digest = Digest(statement.text(0)) else { return nil }
             let content: [UInt8]? = withContent ? statement.bytes(3) : nil
             return StoredManifest(digest: digest, mediaType: statement.text(1), size: statement.int64(2), content: content)
@@ -38,16 +46,41 @@ final class SQLiteLookups: Sendable {
     }
 
     /// A stored blob linked to a repository.
-    func blob(_ digest: Digest, in repository: RepositoryName) throws -> BlobInfo? {
-        try run(.blobInRepository, repository.value, digest.description) { statement in
+    func blob(_ digest: Digest, in repository: RepositoryName) async throws -> BlobInfo? {
+        try await run(.blobInRepository, repository.value, digest.description) { statement in
             BlobInfo(digest: digest, size: statement.int64(0), touchedAt: SQLiteMetadataStore.date(statement.int64(1)))
         }
     }
 
-    /// Runs a query with two text parameters and reads its first row, if any.
-    private func run<T>(_ query: Query, _ first: String, _ second: String, _ read: (Row) throws -> T?) throws -> T? {
-        let connection = try checkout()
-        defer { checkin(connection) }
+    /// Runs a query with two text parameters and reads its first row, if any: in place on an idle connection, else
+    /// (no idle connection, or the database locked) on a thread that may wait.
+    private func run<T: Sendable>(
+        _ query: Query, _ first: String, _ second: String, _ read: @escaping @Sendable (Row) throws -> T?
+    ) async throws -> T? {
+        do {
+            if let connection = idle.withLock({ $0.popLast() }) {
+                defer { checkin(connection) }
+                do {
+                    return try run(query, on: connection, first, second, read)
+                } catch let error as LookupError where error.isBusy {
+                    // Locked: wait below, off this thread.
+                }
+            }
+            return try await Self.offload {
+                let connection = try self.idle.withLock({ $0.popLast() }) ?? Connection(path: self.path)
+                sqlite3_busy_timeout(connection.handle, Self.busyTimeout)
+                defer {
+                    sqlite3_busy_timeout(connection.handle, 0)
+                    self.checkin(connection)
+                }
+                return try self.run(query, on: connection, first, second, read)
+            }
+        } catch let error as LookupError {
+            throw MetadataStoreError(.database, "lookup failed: \(error.message) (SQLite code \(error.code))")
+        }
+    }
+
+    private func run<T>(_ query: Query, on connection: Connection, _ first: String, _ second: String, _ read: (Row) throws -> T?) throws -> T? {
         let statement = try connection.statement(query)
         defer {
             sqlite3_reset(statement)
@@ -62,6 +95,22 @@ final class SQLiteLookups: Sendable {
         }
     }
 
+    /// A lookup that failed with an SQLite result code.
+    struct LookupError: Error {
+        let code: Int32
+        let message: String
+
+        /// `SQLITE_BUSY` or one of its extended codes.
+        var isBusy: Bool { code & 0xff == SQLITE_BUSY }
+    }
+
+    /// Runs `work` on a thread of its own, which may block.
+    private static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     private func bindText(_ statement: OpaquePointer, _ index: Int32, _ value: String) -> Int32 {
         var value = value
         return value.withUTF8 { bytes in
@@ -69,11 +118,6 @@ final class SQLiteLookups: Sendable {
             sqlite3_bind_text(statement, index, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
                               Int32(bytes.count), unsafeBitCast(-1, to: sqlite3_destructor_type.self))
         }
-    }
-
-    private func checkout() throws -> Connection {
-        if let connection = idle.withLock({ $0.popLast() }) { return connection }
-        return try Connection(path: path)
     }
 
     private func checkin(_ connection: Connection) {
@@ -142,7 +186,8 @@ final class SQLiteLookups: Sendable {
             }
             self.handle = handle
             statements = Array(repeating: nil, count: Query.allCases.count)
-            sqlite3_busy_timeout(handle, 5000)
+            // No waiting for locks in place (see the type's comment); a lookup that left the caller's thread sets one.
+            sqlite3_busy_timeout(handle, 0)
             sqlite3_exec(handle, "PRAGMA query_only = 1", nil, nil, nil)
         }
 
@@ -164,8 +209,8 @@ final class SQLiteLookups: Sendable {
             guard code == SQLITE_OK else { throw error(code) }
         }
 
-        func error(_ code: Int32) -> MetadataStoreError {
-            MetadataStoreError(.database, "lookup failed: \(String(cString: sqlite3_errmsg(handle))) (SQLite code \(code))")
+        func error(_ code: Int32) -> LookupError {
+            LookupError(code: code, message: String(cString: sqlite3_errmsg(handle)))
         }
     }
 }

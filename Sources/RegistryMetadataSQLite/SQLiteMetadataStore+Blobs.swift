@@ -11,7 +11,7 @@ extension SQLiteMetadataStore {
     }
 
     public func blob(_ digest: Digest, in repository: RepositoryName) async throws -> BlobInfo? {
-        try lookups.blob(digest, in: repository)
+        try await lookups.blob(digest, in: repository)
     }
 
     public func blob(_ digest: Digest) async throws -> BlobInfo? {
@@ -83,10 +83,15 @@ extension SQLiteMetadataStore {
         }
     }
 
-    public func commitBlob(_ digest: Digest, size: Int64, into repository: RepositoryName, finishing upload: String?) async throws {
+    public func commitBlob(_ digest: Digest, size: Int64, into repository: RepositoryName, finishing upload: String?) async throws -> Bool {
         try await write { db in
             let key = digest.description
             let now = Self.now()
+            if let upload {
+                // First, so that a session finished (or sealed as another blob) by someone else changes nothing.
+                try Self.execute(db, #"DELETE FROM uploads WHERE id = ? AND digest = ? AND "offset" = ?"#, [upload, key, size])
+                guard db.changesCount > 0 else { return false }
+            }
             try Self.execute(db, """
                 INSERT INTO blobs (digest, size, state, pins, touched_at) VALUES (?, ?, 0, 0, ?)
                 ON CONFLICT (digest) DO UPDATE SET state = 0, size = excluded.size, pins = max(pins - 1, 0), touched_at = excluded.touched_at
@@ -96,9 +101,7 @@ extension SQLiteMetadataStore {
                 INSERT INTO repository_blobs (repository_id, digest, touched_at) VALUES (?, ?, ?)
                 ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = excluded.touched_at
                 """, [id, key, now])
-            if let upload {
-                try Self.execute(db, "DELETE FROM uploads WHERE id = ?", [upload])
-            }
+            return true
         }
     }
 

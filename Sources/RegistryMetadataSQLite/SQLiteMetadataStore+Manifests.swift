@@ -59,7 +59,7 @@ extension SQLiteMetadataStore {
     }
 
     public func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest? {
-        try lookups.manifest(reference, in: repository, withContent: withContent)
+        try await lookups.manifest(reference, in: repository, withContent: withContent)
     }
 
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {
@@ -109,68 +109,5 @@ extension SQLiteMetadataStore {
                 """, [id, location.digest.description, Self.millis(date)])
             return db.changesCount > 0
         }
-    }
-
-    // MARK: Uploads
-
-    public func createUpload(_ session: UploadSession) async throws {
-        try await write { db in
-            try Self.execute(db, """
-                INSERT INTO uploads (id, repository, algorithm, "offset", started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, [session.id, session.repository.value, session.algorithm.rawValue, session.offset,
-                      Self.millis(session.startedAt), Self.millis(session.updatedAt)])
-        }
-    }
-
-    public func createUpload(_ session: UploadSession, perRepository: Int, total: Int) async throws -> Bool {
-        try await write { db in
-            // One statement, so concurrent POSTs cannot both take the last free place.
-            try Self.execute(db, """
-                INSERT INTO uploads (id, repository, algorithm, "offset", started_at, updated_at)
-                SELECT ?, ?, ?, ?, ?, ?
-                WHERE (SELECT COUNT(*) FROM uploads WHERE repository = ?) < ? AND (SELECT COUNT(*) FROM uploads) < ?
-                """, [session.id, session.repository.value, session.algorithm.rawValue, session.offset,
-                      Self.millis(session.startedAt), Self.millis(session.updatedAt), session.repository.value, perRepository, total])
-            return db.changesCount > 0
-        }
-    }
-
-    public func upload(_ id: String) async throws -> UploadSession? {
-        try await read(singleStatement: true) { db in
-            try Self.fetchOne(db, "SELECT * FROM uploads WHERE id = ?", [id]).flatMap(Self.session)
-        }
-    }
-
-    public func advanceUpload(_ id: String, from: Int64, to: Int64) async throws -> Bool {
-        try await write { db in
-            try Self.execute(db, """
-                UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ? AND "offset" = ?
-                """, [to, Self.now(), id, from])
-            return db.changesCount > 0
-        }
-    }
-
-    public func deleteUpload(_ id: String) async throws -> Bool {
-        try await write { db in
-            try Self.execute(db, "DELETE FROM uploads WHERE id = ?", [id])
-            return db.changesCount > 0
-        }
-    }
-
-    public func uploads(updatedBefore date: Date, limit: Int) async throws -> [UploadSession] {
-        try await read(singleStatement: true) { db in
-            try Self.fetchAll(db, "SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at LIMIT ?", [Self.millis(date), limit])
-                .compactMap(Self.session)
-        }
-    }
-
-    private static func session(_ row: Row) -> UploadSession? {
-        guard let repository = RepositoryName(row["repository"] as String),
-            let algorithm = DigestAlgorithm(rawValue: row["algorithm"])
-        else { return nil }
-        return UploadSession(
-            id: row["id"], repository: repository, algorithm: algorithm, offset: row["offset"],
-            startedAt: date(row["started_at"]), updatedAt: date(row["updated_at"])
-        )
     }
 }

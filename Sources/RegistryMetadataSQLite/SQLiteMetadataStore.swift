@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import RegistryCore
 import RegistryStorage
+import Synchronization
 
 /// Metadata in one SQLite database in WAL mode: readers never block the writer, and every operation is one
 /// transaction. `synchronous=NORMAL` makes a commit survive a process crash (kill -9); a power cut may roll back
@@ -10,6 +11,16 @@ public final class SQLiteMetadataStore: MetadataStore {
     let pool: DatabasePool
     /// The pull path's lookups, on connections of their own (see ``SQLiteLookups``).
     let lookups: SQLiteLookups
+    /// Reads running or waiting for a reader connection, by either path of ``read(singleStatement:_:)``.
+    private let readsInFlight = Atomic<Int>(0)
+    /// The most reads that have run at once: GRDB has opened at least this many reader connections, so a read that
+    /// finds fewer in flight gets an open connection without waiting or opening one.
+    private let readersOpened = Atomic<Int>(0)
+    static let maximumReaderCount = 8
+
+    /// Whether a connection may wait when the database is locked (`SQLITE_BUSY`): not on the caller's thread, which
+    /// may be an event loop; a read that meets a lock there is retried on GRDB's queues, where it waits.
+    @TaskLocal static var mayWaitForLocks = true
 
     /// How long a garbage-collection claim on a blob holds off a publisher before it is considered abandoned.
     static let deletionClaimLifetime: Int64 = 300_000
@@ -19,8 +30,8 @@ public final class SQLiteMetadataStore: MetadataStore {
     /// Opens (creating and migrating if needed) the database at `path`.
     public init(path: String) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(30)
-        configuration.maximumReaderCount = 8
+        configuration.busyMode = .callback(Self.busyCallback)
+        configuration.maximumReaderCount = Self.maximumReaderCount
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
@@ -37,14 +48,32 @@ public final class SQLiteMetadataStore: MetadataStore {
     static func millis(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1000) }
     static func date(_ millis: Int64) -> Date { Date(timeIntervalSince1970: Double(millis) / 1000) }
 
-    /// Runs a read on the calling thread. Reads in WAL mode never wait for writers and take microseconds, so a
-    /// hop to GRDB's queues (a thread switch and a semaphore each way) would cost more than the query.
+    /// Runs a read on the calling thread when it cannot wait there, else on GRDB's queues.
+    ///
+    /// Reads in WAL mode never wait for writers and take microseconds, so a hop to GRDB's queues (a thread switch and a
+    /// semaphore each way) would cost more than the query: the caller's thread — often an event loop — runs it, but
+    /// only when an opened reader connection is free (counted here, so GRDB's semaphore never blocks) and with
+    /// ``mayWaitForLocks`` off, so that a locked database (a checkpoint, a schema change) fails fast instead of
+    /// sleeping. Every other read, and one that met a lock, waits on GRDB's queues.
     ///
     /// - Parameter singleStatement: the body runs one SQL statement, which SQLite already reads from one
     ///   snapshot, so the BEGIN/COMMIT GRDB wraps around reads for multi-statement consistency is skipped.
     func read<T: Sendable>(singleStatement: Bool = false, _ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        let inFlight = readsInFlight.add(1, ordering: .relaxed).newValue
+        defer { readsInFlight.subtract(1, ordering: .relaxed) }
         do {
-            return try singleStatement ? unsafeReadHere(body) : readHere(body)
+            if inFlight <= readersOpened.load(ordering: .relaxed) {
+                do {
+                    return try Self.$mayWaitForLocks.withValue(false) {
+                        try singleStatement ? pool.unsafeRead(body) : pool.read(body)
+                    }
+                } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                    // Locked: wait below, off this thread.
+                }
+            }
+            let value = try await singleStatement ? pool.unsafeRead(body) : pool.read(body)
+            readersOpened.max(min(inFlight, Self.maximumReaderCount), ordering: .relaxed)
+            return value
         } catch let error as MetadataStoreError {
             throw error
         } catch {
@@ -52,12 +81,15 @@ public final class SQLiteMetadataStore: MetadataStore {
         }
     }
 
-    private func readHere<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
-    }
-
-    private func unsafeReadHere<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.unsafeRead(body)
+    /// How connections wait for a lock: as SQLite's own busy timeout would (growing sleeps, 30 s in all), except on
+    /// a thread that may not wait (``mayWaitForLocks``), where the statement fails with `SQLITE_BUSY` at once.
+    @Sendable static func busyCallback(_ tries: Int) -> Bool {
+        guard mayWaitForLocks else { return false }
+        let delays = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100]
+        let slept = tries < delays.count ? delays[..<tries].reduce(0, +) : 328 + (tries - delays.count) * 100
+        guard slept < 30_000 else { return false }
+        usleep(UInt32(delays[min(tries, delays.count - 1)] * 1000))
+        return true
     }
 
     func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {

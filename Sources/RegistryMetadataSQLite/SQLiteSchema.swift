@@ -81,6 +81,15 @@ enum SQLiteSchema {
             // Counting a repository's open sessions, for the cap on them.
             try db.execute(sql: "CREATE INDEX uploads_repository ON uploads(repository);")
         }
+        migrator.registerMigration("v4-upload-claims") { db in
+            // The single writer of an upload and until when its claim holds (milliseconds), and the digest the registry
+            // computed when it began to finish the upload.
+            try db.execute(sql: """
+                ALTER TABLE uploads ADD COLUMN writer TEXT;
+                ALTER TABLE uploads ADD COLUMN claimed_until INTEGER;
+                ALTER TABLE uploads ADD COLUMN digest TEXT;
+                """)
+        }
         return migrator
     }
 }

@@ -19,16 +19,8 @@ final class FileRegionHandler: ChannelOutboundHandler, RemovableChannelHandler {
             context.write(data, promise: promise)
             return
         }
-        let handle: NIOFileHandle
-        do {
-            // Opening a file whose directory entry is cached takes microseconds; the bytes go without blocking.
-            handle = try NIOFileHandle(_deprecatedPath: send.path)
-        } catch {
-            // The headers promised bytes that cannot be sent: end the connection rather than send wrong ones.
-            promise?.fail(error)
-            context.close(promise: nil)
-            return
-        }
+        // The file was opened off the event loop when the response was made; the bytes go without blocking.
+        let handle = send.handle
         let region = FileRegion(fileHandle: handle, readerIndex: Int(send.range.lowerBound), endIndex: Int(send.range.upperBound))
         let written = context.eventLoop.makePromise(of: Void.self)
         context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: written)

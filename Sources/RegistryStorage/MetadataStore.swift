@@ -39,8 +39,12 @@ public protocol MetadataStore: Sendable {
     /// - Throws: `busy` while garbage collection is deleting the same blob; retry shortly.
     func pinBlob(_ digest: Digest) async throws
 
-    /// Records a published blob: present, linked to `repository`, its pin released, and `upload` (if any) finished.
-    func commitBlob(_ digest: Digest, size: Int64, into repository: RepositoryName, finishing upload: String?) async throws
+    /// Records a published blob: present, linked to `repository`, its pin released and, when `upload` is given, that
+    /// session finished — but only if it is still open and sealed with `digest` at `size` (a compare-and-delete, so
+    /// that a session finishes once and only into the blob the registry computed from its bytes).
+    /// - Returns: false, and nothing changed, when `upload` is given and is not open and sealed so.
+    @discardableResult
+    func commitBlob(_ digest: Digest, size: Int64, into repository: RepositoryName, finishing upload: String?) async throws -> Bool
 
     /// Releases a pin taken by ``pinBlob(_:)`` when publishing failed.
     func unpinBlob(_ digest: Digest) async throws
@@ -57,8 +61,25 @@ public protocol MetadataStore: Sendable {
     /// An upload session; `nil` when unknown.
     func upload(_ id: String) async throws -> UploadSession?
 
-    /// Moves an upload's offset from `from` to `to`; false (and nothing changed) if the offset was not `from`.
+    /// Claims an upload for one writer until `until`, or extends the claim `writer` already holds. Every request
+    /// that writes or finishes an upload holds its claim, in the store rather than in a process, so that two
+    /// requests on two replicas never write one upload at once.
+    /// - Returns: the session; `nil` when it is unknown.
+    /// - Throws: `busy` while another writer holds a claim that has not expired.
+    func claimUpload(_ id: String, by writer: String, until: Date) async throws -> UploadSession?
+
+    /// Releases the claim `writer` holds on an upload; nothing happens when it holds none.
+    func releaseUpload(_ id: String, by writer: String) async throws
+
+    /// Moves an upload's offset from `from` to `to`; false (and nothing changed) if the offset was not `from` or the
+    /// upload is sealed.
     func advanceUpload(_ id: String, from: Int64, to: Int64) async throws -> Bool
+
+    /// Records `digest`, computed by the registry over an upload's first `offset` bytes, before those bytes are
+    /// published; a sealed upload takes no more bytes and can only finish as that digest.
+    /// - Returns: true when sealed now or already with `digest` at `offset`; false (nothing changed) when the upload is
+    ///   unknown, its offset is not `offset`, or it is sealed with another digest.
+    func sealUpload(_ id: String, at offset: Int64, digest: Digest) async throws -> Bool
 
     /// Forgets an upload session; false if it was unknown.
     func deleteUpload(_ id: String) async throws -> Bool

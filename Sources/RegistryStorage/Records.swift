@@ -27,14 +27,21 @@ public struct UploadSession: Sendable, Equatable {
     public var offset: Int64
     public var startedAt: Date
     public var updatedAt: Date
+    /// The digest the registry computed over the session's bytes when it began to finish it (``MetadataStore/sealUpload(_:at:digest:)``);
+    /// `nil` while bytes may still be appended.
+    public var digest: Digest?
 
-    public init(id: String, repository: RepositoryName, algorithm: DigestAlgorithm, offset: Int64, startedAt: Date, updatedAt: Date) {
+    public init(
+        id: String, repository: RepositoryName, algorithm: DigestAlgorithm, offset: Int64, startedAt: Date, updatedAt: Date,
+        digest: Digest? = nil
+    ) {
         self.id = id
         self.repository = repository
         self.algorithm = algorithm
         self.offset = offset
         self.startedAt = startedAt
         self.updatedAt = updatedAt
+        self.digest = digest
     }
 
     /// The upload URL path clients continue with (`Location`).

@@ -63,10 +63,8 @@ extension Registry {
         guard try await metadata.advanceUpload(fill.session.id, from: 0, to: fill.length) else {
             throw RegistryError(.blobUploadUnknown, message: "cache fill session vanished")
         }
-        var session = fill.session
-        session.offset = fill.length
-        hashers.store(fill.hasher, for: session.id, at: fill.length)
-        return try await complete(session, digest: digest)
+        hashers.store(fill.hasher, for: fill.session.id, at: fill.length)
+        return try await complete(fill.session.id, in: fill.session.repository, digest: digest)
     }
 
     /// Discards a fill that failed.

@@ -41,8 +41,7 @@ extension Registry {
     public func cancelUpload(_ id: String, in repository: RepositoryName) async throws {
         _ = try await uploadStatus(id, in: repository)
         _ = try await metadata.deleteUpload(id)
-        hashers.remove(id)
-        try? await blobs.deleteUpload(id)
+        await discardScratch(of: id)
     }
 
     /// Appends a chunk (PATCH on the upload location).
@@ -55,8 +54,9 @@ extension Registry {
         _ id: String, in repository: RepositoryName, range: (Int64, Int64)?, length: Int64?, body: Body
     ) async throws -> UploadSession where Body.Element == ByteBuffer {
         try checkWritable()
-        let session = try await uploadStatus(id, in: repository)
-        return try await write(session, range: range, length: length, body: body)
+        return try await withUploadClaim(id, in: repository) { session in
+            try await append(to: session, range: range, length: length, body: body)
+        }
     }
 
     /// Finishes an upload (PUT on the upload location with `?digest=`), with an optional last chunk in the body.
@@ -64,30 +64,48 @@ extension Registry {
         _ id: String, in repository: RepositoryName, digest: Digest, range: (Int64, Int64)?, length: Int64?, body: Body
     ) async throws -> BlobInfo where Body.Element == ByteBuffer {
         try checkWritable()
-        var session = try await uploadStatus(id, in: repository)
-        if length != 0 || range != nil {
-            session = try await write(session, range: range, length: length, body: body)
+        let info = try await withUploadClaim(id, in: repository) { session in
+            var session = session
+            if length != 0 || range != nil {
+                session = try await append(to: session, range: range, length: length, body: body)
+            }
+            return try await finish(session, as: digest)
         }
-        return try await complete(session, digest: digest)
+        await discardScratch(of: id)
+        return info
     }
 
     /// Pushes a whole blob in one request (POST `?digest=` with a body).
     public func pushBlob<Body: AsyncSequence & Sendable>(
         _ digest: Digest, into repository: RepositoryName, length: Int64?, body: Body
     ) async throws -> BlobInfo where Body.Element == ByteBuffer {
-        let session = try await startUpload(in: repository, algorithm: digest.algorithm)
+        let started = try await startUpload(in: repository, algorithm: digest.algorithm)
         do {
-            let written = try await write(session, range: nil, length: length, body: body)
-            return try await complete(written, digest: digest)
+            let info = try await withUploadClaim(started.id, in: repository) { session in
+                try await finish(try await append(to: session, range: nil, length: length, body: body), as: digest)
+            }
+            await discardScratch(of: started.id)
+            return info
         } catch {
-            try? await cancelUpload(session.id, in: repository)
+            try? await cancelUpload(started.id, in: repository)
             throw error
         }
     }
 
-    private func write<Body: AsyncSequence & Sendable>(
-        _ session: UploadSession, range: (Int64, Int64)?, length: Int64?, body: Body
+    /// Finishes upload `id` (whose bytes are all written) as blob `digest`.
+    func complete(_ id: String, in repository: RepositoryName, digest: Digest) async throws -> BlobInfo {
+        let info = try await withUploadClaim(id, in: repository) { try await finish($0, as: digest) }
+        await discardScratch(of: id)
+        return info
+    }
+
+    /// Writes a body at the end of a claimed session and records the new offset.
+    private func append<Body: AsyncSequence & Sendable>(
+        to session: UploadSession, range: (Int64, Int64)?, length: Int64?, body: Body
     ) async throws -> UploadSession where Body.Element == ByteBuffer {
+        guard session.digest == nil else {
+            throw RegistryError(.blobUploadInvalid, message: "upload is being finished", hints: [Self.uploadState(session)])
+        }
         var limit = options.maximumBlobSize - session.offset
         if let (first, last) = range {
             // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#pushing-a-blob-in-chunks
@@ -105,11 +123,6 @@ extension Registry {
         guard limit >= 0 else {
             throw RegistryError(.sizeInvalid, status: 413, message: "blob larger than the registry accepts")
         }
-        guard hashers.claim(session.id) else {
-            throw RegistryError(.blobUploadInvalid, status: 416, message: "another request is writing this upload",
-                                hints: [Self.uploadState(session)])
-        }
-        defer { hashers.release(session.id) }
         let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: session.algorithm)
         let result = try await mapStorageErrors {
             try await blobs.writeUpload(session.id, at: session.offset, from: body, limit: limit, hasher: hasher)
@@ -130,53 +143,71 @@ extension Registry {
         return advanced
     }
 
-    func complete(_ session: UploadSession, digest: Digest) async throws -> BlobInfo {
-        let computed: Digest
-        // A crash between moving the upload into the blob store and recording it leaves the session with no
-        // bytes: they already sit at their content address, verified before the move.
-        var publishedBeforeCrash = false
-        if let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: digest.algorithm) {
-            computed = hasher.finalize()
-        } else {
-            do {
-                computed = try await blobs.hashUpload(session.id, length: session.offset, algorithm: digest.algorithm)
-            } catch let error as BlobStoreError where error.code == .notFound {
-                publishedBeforeCrash = true
-                computed = digest
-            } catch {
-                throw Self.clientFacing(error)
-            }
-        }
+    /// Finishes a claimed session as blob `digest`, proving it: the digest is computed here from the stored bytes and
+    /// recorded in the session (sealed) before the bytes move to their content address, and the session finishes in
+    /// the transaction that links the blob, only if it is still open and sealed with that digest. A client's claim is
+    /// never taken on trust: not when the session's bytes are gone (a crash after the move), nor when two requests
+    /// finish one session at once.
+    private func finish(_ session: UploadSession, as digest: Digest) async throws -> BlobInfo {
+        let computed = try await sealedDigest(of: session, algorithm: digest.algorithm)
         guard computed == digest else {
             // The bytes are not what the client claims: forget the session, as Distribution does.
-            try? await cancelUpload(session.id, in: session.repository)
+            _ = try? await metadata.deleteUpload(session.id)
+            await discardScratch(of: session.id)
             throw RegistryError(.digestInvalid, message: "provided digest did not match uploaded content", detail: digest.description)
         }
         try await pin(digest)
         do {
-            if publishedBeforeCrash {
-                // Checked under the pin, so garbage collection cannot remove the file between check and commit.
-                guard let reader = try await blobs.open(digest) else {
-                    _ = try? await metadata.deleteUpload(session.id)
-                    throw RegistryError.uploadUnknown(session.id)
-                }
-                let size = reader.size
-                try? await reader.close()
-                guard size == session.offset else {
-                    _ = try? await metadata.deleteUpload(session.id)
-                    throw RegistryError.uploadUnknown(session.id)
-                }
-            } else if try await metadata.blob(digest) == nil {
-                try await mapStorageErrors { try await blobs.publishUpload(session.id, length: session.offset, as: digest) }
+            if try await metadata.blob(digest) == nil {
+                try await publish(session, as: digest)
             }
-            try await metadata.commitBlob(digest, size: session.offset, into: session.repository, finishing: session.id)
+            guard try await metadata.commitBlob(digest, size: session.offset, into: session.repository, finishing: session.id) else {
+                throw RegistryError.uploadUnknown(session.id)
+            }
         } catch {
             try? await metadata.unpinBlob(digest)
             throw error
         }
-        hashers.remove(session.id)
-        try? await blobs.deleteUpload(session.id)
         return BlobInfo(digest: digest, size: session.offset, touchedAt: Date())
+    }
+
+    /// The digest of a session's bytes in `algorithm`, recorded in the session before anything is published. A
+    /// session already sealed (by an earlier attempt, perhaps in a process that crashed) keeps its digest: its bytes
+    /// may have moved to their content address since.
+    private func sealedDigest(of session: UploadSession, algorithm: DigestAlgorithm) async throws -> Digest {
+        if let sealed = session.digest { return sealed }
+        let computed: Digest
+        if let hasher = hashers.hasher(for: session.id, at: session.offset, algorithm: algorithm) {
+            computed = hasher.finalize()
+        } else {
+            computed = try await mapStorageErrors { try await blobs.hashUpload(session.id, length: session.offset, algorithm: algorithm) }
+        }
+        guard try await metadata.sealUpload(session.id, at: session.offset, digest: computed) else {
+            throw RegistryError(.blobUploadInvalid, status: 416, message: "upload changed concurrently", hints: [Self.uploadState(session)])
+        }
+        return computed
+    }
+
+    /// Moves a sealed session's bytes to their content address. When they are gone, an earlier attempt moved them and
+    /// stopped before committing (a crash): the blob must then be stored already, at the sealed digest and size.
+    private func publish(_ session: UploadSession, as digest: Digest) async throws {
+        do {
+            try await blobs.publishUpload(session.id, length: session.offset, as: digest)
+        } catch let error as BlobStoreError where error.code == .notFound {
+            // Checked under the pin, so garbage collection cannot remove the file between this check and the commit.
+            guard let reader = try await blobs.open(digest) else { throw RegistryError.uploadUnknown(session.id) }
+            let size = reader.size
+            try? await reader.close()
+            guard size == session.offset else { throw RegistryError.uploadUnknown(session.id) }
+        } catch {
+            throw Self.clientFacing(error)
+        }
+    }
+
+    /// Forgets what this process and the blob store keep of an upload that has finished or failed.
+    private func discardScratch(of id: String) async {
+        hashers.remove(id)
+        try? await blobs.deleteUpload(id)
     }
 
     /// Pins a blob for publishing, waiting (bounded) while garbage collection finishes deleting it.

@@ -3,9 +3,9 @@ import Synchronization
 
 /// Running hashes of uploads in progress in this process, so that a chunked upload is hashed once, as it arrives.
 ///
-/// A cache only: an upload continued on another replica or after a restart misses it and is re-hashed from storage
-/// when it finishes. It also guards against two requests writing one upload at once in this process, which would
-/// leave the running hash describing bytes that are not the stored ones.
+/// A cache only, safe to lose and never stale: an entry is used only for the exact offset it covers, and the bytes
+/// before an upload's offset never change (one writer at a time, by the claim in the metadata store). An upload
+/// continued on another replica or after a restart misses it and is re-hashed from storage when it finishes.
 final class UploadHasherCache: Sendable {
     private struct Entry {
         var offset: Int64
@@ -14,7 +14,6 @@ final class UploadHasherCache: Sendable {
 
     private struct State {
         var entries: [String: Entry] = [:]
-        var busy: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -22,16 +21,6 @@ final class UploadHasherCache: Sendable {
 
     init(capacity: Int = 4096) {
         self.capacity = capacity
-    }
-
-    /// Claims `id` for one writer; false when another request is writing it.
-    func claim(_ id: String) -> Bool {
-        state.withLock { $0.busy.insert(id).inserted }
-    }
-
-    /// Releases a claim.
-    func release(_ id: String) {
-        _ = state.withLock { $0.busy.remove(id) }
     }
 
     /// The running hash of `id` if it covers exactly the first `offset` bytes with `algorithm`.

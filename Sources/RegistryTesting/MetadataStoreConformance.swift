@@ -32,6 +32,16 @@ public enum MetadataStoreConformance {
 
     static let future = Date(timeIntervalSinceNow: 3600)
 
+    /// Whether claiming an existing upload fails because another writer holds it.
+    static func claimIsBusy(_ store: any MetadataStore, _ id: String, by writer: String, until: Date) async throws -> Bool {
+        do {
+            try check(try await store.claimUpload(id, by: writer, until: until) != nil, "upload \(id) unknown")
+            return false
+        } catch let error as MetadataStoreError where error.code == .busy {
+            return true
+        }
+    }
+
     public static let cases: [ConformanceCase<any MetadataStore>] = [
         .init("repositories are listed in lexical order with keyset pages") { store in
             for name in ["b", "a/z", "a", "c/d/e", "a-b"] {
@@ -102,13 +112,66 @@ public enum MetadataStoreConformance {
             try check(try await store.createUpload(session("c6", repo), perRepository: 2, total: 3), "freed place not reusable")
             for id in ["c2", "c4", "c6"] { _ = try await store.deleteUpload(id) }
         },
-        .init("committing a blob finishes its upload session") { store in
+        .init("committing a blob finishes its upload session, once, and only as the digest it was sealed with") { store in
             let now = Date()
-            try await store.createUpload(UploadSession(id: "u2", repository: repo, algorithm: .sha256, offset: 3, startedAt: now, updatedAt: now))
+            try await store.createUpload(UploadSession(id: "u2", repository: repo, algorithm: .sha256, offset: 0, startedAt: now, updatedAt: now))
+            try check(try await store.advanceUpload("u2", from: 0, to: 3), "advance failed")
             let digest = Digest.of([1, 2, 3])
+            let foreign = Digest.of([7, 7, 7])
+            try check(!(try await store.sealUpload("u2", at: 2, digest: digest)), "sealed at a stale offset")
             try await store.pinBlob(digest)
-            try await store.commitBlob(digest, size: 3, into: repo, finishing: "u2")
+            try check(!(try await store.commitBlob(digest, size: 3, into: repo, finishing: "u2")), "committed an unsealed session")
+            try check(try await store.blob(digest, in: repo) == nil, "a refused commit linked the blob")
+            try check(try await store.sealUpload("u2", at: 3, digest: digest), "seal failed")
+            try check(try await store.sealUpload("u2", at: 3, digest: digest), "sealing again with the same digest failed")
+            try check(!(try await store.sealUpload("u2", at: 3, digest: foreign)), "resealed with another digest")
+            try check(try await store.upload("u2")?.digest == digest, "sealed digest not recorded")
+            try check(!(try await store.advanceUpload("u2", from: 3, to: 5)), "a sealed upload took more bytes")
+            try await store.pinBlob(foreign)
+            try check(!(try await store.commitBlob(foreign, size: 3, into: repo, finishing: "u2")), "committed as another digest")
+            try check(try await store.blob(foreign, in: repo) == nil, "a refused commit linked the other blob")
+            try await store.unpinBlob(foreign)
+            try check(!(try await store.commitBlob(digest, size: 4, into: repo, finishing: "u2")), "committed with another size")
+            try check(try await store.commitBlob(digest, size: 3, into: repo, finishing: "u2"), "commit failed")
             try check(try await store.upload("u2") == nil, "session survived the commit")
+            try check(try await store.blob(digest, in: repo)?.size == 3, "committed blob not linked")
+            try await store.pinBlob(digest)
+            try check(!(try await store.commitBlob(digest, size: 3, into: other, finishing: "u2")), "a finished session committed again")
+            try await store.unpinBlob(digest)
+            try check(try await store.blob(digest, in: other) == nil, "a second commit linked the blob elsewhere")
+            try check(try await store.blob(digest) != nil, "unpinning after a refused commit forgot a present blob")
+        },
+        .init("an upload has one writer at a time; a claim expires, is renewed and released") { store in
+            let now = Date()
+            try await store.createUpload(UploadSession(id: "w1", repository: repo, algorithm: .sha256, offset: 0, startedAt: now, updatedAt: now))
+            let later = Date(timeIntervalSinceNow: 60)
+            try check(try await store.claimUpload("nothing", by: "a", until: later) == nil, "claimed an unknown upload")
+            try check(try await store.claimUpload("w1", by: "a", until: later)?.id == "w1", "first claim failed")
+            func busy(_ writer: String) async throws -> Bool {
+                try await claimIsBusy(store, "w1", by: writer, until: later)
+            }
+            try check(try await busy("b"), "a second writer took a held claim")
+            try check(try await store.claimUpload("w1", by: "a", until: later) != nil, "the holder could not renew")
+            try await store.releaseUpload("w1", by: "b")
+            try check(try await busy("b"), "another writer released the holder's claim")
+            try await store.releaseUpload("w1", by: "a")
+            try check(try await store.claimUpload("w1", by: "b", until: Date(timeIntervalSinceNow: -1)) != nil, "a released upload not claimable")
+            try check(try await store.claimUpload("w1", by: "c", until: later) != nil, "an expired claim was not taken over")
+            try check(try await busy("a"), "the new holder's claim did not hold")
+            try check(try await store.deleteUpload("w1"), "delete failed")
+        },
+        .init("concurrent claims of one upload: exactly one wins") { store in
+            let now = Date()
+            try await store.createUpload(UploadSession(id: "w2", repository: repo, algorithm: .sha256, offset: 0, startedAt: now, updatedAt: now))
+            let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for writer in 0..<16 {
+                    group.addTask {
+                        !(try await claimIsBusy(store, "w2", by: "writer-\(writer)", until: Date(timeIntervalSinceNow: 60)))
+                    }
+                }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            try check(winners == 1, "\(winners) writers claimed one upload")
         },
         .init("a manifest needs its blobs in the repository and is found by tag and digest") { store in
             let config = try await addBlob(store, 20)

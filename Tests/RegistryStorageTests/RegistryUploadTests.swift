@@ -188,7 +188,9 @@ struct RegistryUploadTests {
                 let registry = try await makeRegistry(root)
                 id = try await registry.startUpload(in: repository).id
                 _ = try await registry.appendChunk(id, in: repository, range: nil, length: nil, body: TestContent.body(bytes).async)
-                // What the crashed request did before dying: pin, then move the bytes to their content address.
+                // What the crashed request did before dying: seal the session with the digest it computed, pin, then
+                // move the bytes to their content address.
+                #expect(try await registry.metadata.sealUpload(id, at: 10_000, digest: digest))
                 try await registry.metadata.pinBlob(digest)
                 try await registry.blobs.publishUpload(id, length: 10_000, as: digest)
             }
