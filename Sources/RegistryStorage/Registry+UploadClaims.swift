@@ -20,7 +20,11 @@ extension Registry {
         let writer = UUID().uuidString
         let session: UploadSession
         do {
-            guard let claimed = try await metadata.claimUpload(id, by: writer, until: claimExpiry()), claimed.repository == repository else {
+            guard let claimed = try await metadata.claimUpload(id, by: writer, until: claimExpiry()) else {
+                throw RegistryError.uploadUnknown(id)
+            }
+            guard claimed.repository == repository else {
+                try? await metadata.releaseUpload(id, by: writer)
                 throw RegistryError.uploadUnknown(id)
             }
             session = claimed

@@ -100,6 +100,21 @@ struct UploadCompletionTests {
         }
     }
 
+    @Test("a session named under another repository is unknown there, and trying does not hold up its writer")
+    func otherRepository() async throws {
+        try await withTemporaryDirectory { root in
+            let (registry, _) = try await replicas(root)
+            let session = try await registry.startUpload(in: repository).id
+            let error = await #expect(throws: RegistryError.self) {
+                try await registry.appendChunk(session, in: secret, range: nil, length: 3, body: TestContent.body([1, 2, 3]).async)
+            }
+            #expect(error?.code == .blobUploadUnknown)
+            let bytes = TestContent.bytes(100, seed: 94)
+            _ = try await registry.appendChunk(session, in: repository, range: nil, length: 100, body: TestContent.body(bytes).async)
+            #expect(try await finish(registry, session, as: Digest.of(bytes)).size == 100)
+        }
+    }
+
     @Test("a PATCH while another replica writes the same upload is refused with 416, and the bytes stay exact")
     func oneWriterAcrossReplicas() async throws {
         try await withTemporaryDirectory { root in
