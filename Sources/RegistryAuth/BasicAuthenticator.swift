@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Logging
+import RegistryCore
 import Synchronization
 
 /// Checks HTTP Basic credentials against an htpasswd file (Distribution's `auth.htpasswd`).
@@ -70,7 +71,7 @@ public final class BasicAuthenticator: Sendable {
         }
         if cached, hash != nil { return user }
         // bcrypt takes tens of milliseconds: off the event loops.
-        let matches = await Self.offload { Bcrypt.verify(password, against: hash ?? decoy) }
+        let matches = await runBlocking { Bcrypt.verify(password, against: hash ?? decoy) }
         guard matches, hash != nil else {
             logger.notice("basic authentication failed", metadata: ["user": "\(user.prefix(64))"])
             return nil
@@ -115,7 +116,7 @@ public final class BasicAuthenticator: Sendable {
             return true
         }
         guard due else { return }
-        await Self.offload { self.reload() }
+        await runBlocking { self.reload() }
     }
 
     private func reload() {
@@ -139,12 +140,6 @@ public final class BasicAuthenticator: Sendable {
                 state.size = size
             }
             logger.error("the changed htpasswd file is not usable; keeping the previous one", metadata: ["error": "\(error)"])
-        }
-    }
-
-    private static func offload<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: work()) }
         }
     }
 }

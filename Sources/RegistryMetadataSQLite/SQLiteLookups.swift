@@ -1,4 +1,3 @@
-import Dispatch
 import GRDBSQLite
 import RegistryCore
 import RegistryStorage
@@ -66,7 +65,7 @@ final class SQLiteLookups: Sendable {
                     // Locked: wait below, off this thread.
                 }
             }
-            return try await Self.offload {
+            return try await runBlocking {
                 let connection = try self.idle.withLock({ $0.popLast() }) ?? Connection(path: self.path)
                 sqlite3_busy_timeout(connection.handle, Self.busyTimeout)
                 defer {
@@ -102,13 +101,6 @@ final class SQLiteLookups: Sendable {
 
         /// `SQLITE_BUSY` or one of its extended codes.
         var isBusy: Bool { code & 0xff == SQLITE_BUSY }
-    }
-
-    /// Runs `work` on a thread of its own, which may block.
-    private static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
     }
 
     private func bindText(_ statement: OpaquePointer, _ index: Int32, _ value: String) -> Int32 {

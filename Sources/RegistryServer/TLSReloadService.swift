@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RegistryCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -17,7 +18,7 @@ struct TLSReloadService: Service {
                 group.addTask {
                     for await _ in await UnixSignalsSequence(trapping: .sighup) {
                         logger.notice("SIGHUP: reloading the TLS certificate")
-                        contexts.reload()
+                        await runBlocking { contexts.reload() }
                     }
                 }
                 group.addTask { await poll() }
@@ -35,10 +36,11 @@ struct TLSReloadService: Service {
             } catch {
                 return
             }
-            if interval != nil { contexts.reloadIfChanged() }
+            // Reading and parsing the files blocks; the service's task runs on an event loop.
+            if interval != nil { await runBlocking { contexts.reloadIfChanged() } }
             if clock.now - lastExpiryCheck >= .seconds(86400) {
                 lastExpiryCheck = clock.now
-                contexts.checkExpiry()
+                await runBlocking { contexts.checkExpiry() }
             }
         }
     }
