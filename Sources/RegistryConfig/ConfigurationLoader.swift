@@ -235,7 +235,7 @@ public enum ConfigurationLoader {
             guard seconds > 0 else { throw ConfigurationError("\(file): '\(path)' must be positive") }
             configuration.http.timeouts[keyPath: keyPath] = seconds
         }
-        configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration)
+        configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration, warnings: &configuration.warnings)
         switch (try scalar("auth.htpasswd.realm"), try scalar("auth.htpasswd.path")) {
         case (nil, nil): break
         case (let realm?, let path?): configuration.htpasswd = .init(realm: realm.0, path: path.0)
@@ -278,7 +278,8 @@ public enum ConfigurationLoader {
 
     /// The `proxy` block (Distribution's single upstream) and Pier's `mirrors` map (more upstreams by host).
     private static func proxy(
-        from entries: [String: Entry], file: String, scalar: (String) throws -> (String, String)?, duration: (String) throws -> TimeInterval?
+        from entries: [String: Entry], file: String, scalar: (String) throws -> (String, String)?, duration: (String) throws -> TimeInterval?,
+        warnings: inout [String]
     ) throws -> Configuration.Proxy {
         var proxy = Configuration.Proxy()
         if let ttl = try duration("proxy.ttl") { proxy.ttl = ttl }
@@ -324,21 +325,29 @@ public enum ConfigurationLoader {
                 }
                 ttl = seconds
             }
+            let credentials = self.credentials(
+                username: try value("username").map { ($0, settings["username"]?.origin ?? origin) },
+                password: try value("password").map { ($0, settings["password"]?.origin ?? origin) },
+                block: "mirrors.\(host)", warnings: &warnings)
             let mirror = Configuration.Mirror(
                 host: host, remoteURL: try remoteURL(remote, key: "mirrors.\(host).remoteurl", origin: origin, file: file),
-                username: try value("username"), password: try value("password"), ttl: ttl
+                username: credentials?.username, password: credentials?.password, ttl: ttl
             )
             proxy.mirrors.append(mirror)
         }
         if let (remote, origin) = try scalar("proxy.remoteurl") {
             let url = try remoteURL(remote, key: "proxy.remoteurl", origin: origin, file: file)
-            let username = try scalar("proxy.username")?.0
-            let password = try scalar("proxy.password")?.0
+            let credentials = self.credentials(
+                username: try scalar("proxy.username"), password: try scalar("proxy.password"), block: "proxy", warnings: &warnings)
+            let username = credentials?.username
+            let password = credentials?.password
             if let index = proxy.mirrors.firstIndex(where: { $0.remoteURL == url }) {
                 // The same upstream under `mirrors` too: one cache, reachable both ways.
                 proxy.defaultHost = proxy.mirrors[index].host
-                if proxy.mirrors[index].username == nil { proxy.mirrors[index].username = username }
-                if proxy.mirrors[index].password == nil { proxy.mirrors[index].password = password }
+                if proxy.mirrors[index].username == nil, proxy.mirrors[index].password == nil {
+                    proxy.mirrors[index].username = username
+                    proxy.mirrors[index].password = password
+                }
             } else {
                 let host = defaultHost(for: url)
                 guard !proxy.mirrors.contains(where: { $0.host == host }) else {
@@ -347,11 +356,32 @@ public enum ConfigurationLoader {
                 proxy.mirrors.append(Configuration.Mirror(host: host, remoteURL: url, username: username, password: password))
                 proxy.defaultHost = host
             }
-        } else if let (_, origin) = try scalar("proxy.username") ?? scalar("proxy.password") {
+        } else if let (_, origin) = try [scalar("proxy.username"), scalar("proxy.password")].compactMap({ $0 }).first(where: { !$0.0.isEmpty }) {
             throw ConfigurationError("\(file): \(origin): proxy credentials need 'proxy.remoteurl'")
         }
         proxy.syncRules = try syncRules(from: entries, mirrors: proxy, file: file)
         return proxy
+    }
+
+    /// The credentials of an upstream as Distribution uses them: a user name and a password when both are non-empty,
+    /// else none (anonymous). Exactly one of them set is probably a mistake, so it is warned about.
+    // Why: compose files and deployment templates write `REGISTRY_PROXY_USERNAME=` for an unset variable; a user ""
+    // sent to Docker Hub's token service is refused, and every pull of a public image would fail.
+    private static func credentials(
+        username: (String, String)?, password: (String, String)?, block: String, warnings: inout [String]
+    ) -> (username: String, password: String)? {
+        let username = username.flatMap { $0.0.isEmpty ? nil : $0 }
+        let password = password.flatMap { $0.0.isEmpty ? nil : $0 }
+        switch (username, password) {
+        case (let username?, let password?):
+            return (username.0, password.0)
+        case (let given?, nil), (nil, let given?):
+            let (set, unset) = username != nil ? ("username", "password") : ("password", "username")
+            warnings.append("'\(block).\(set)' is set (\(given.1)) but '\(block).\(unset)' is empty or missing: Pier pulls from this upstream anonymously, as Distribution does; set both to use credentials")
+            return nil
+        case (nil, nil):
+            return nil
+        }
     }
 
     /// `sync.<name>.{upstream, repositories, tags, interval, platforms, maxtags}`.

@@ -214,6 +214,10 @@ extension FakeUpstream {
                 guard Self.hasCredentials(authorization, username: username, password: password) else {
                     return Self.errorResponse(.unauthorized, code: "UNAUTHORIZED")
                 }
+            } else if authorization != nil {
+                // As Docker Hub's token service: anonymous tokens for anyone, but credentials it does not know
+                // (a user "" included) are refused, not ignored.
+                return Self.errorResponse(.unauthorized, code: "UNAUTHORIZED")
             }
             guard query["service"].map(String.init) == service else {
                 return Self.errorResponse(.badRequest, code: "INVALID_SERVICE")

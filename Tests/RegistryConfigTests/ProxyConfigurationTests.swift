@@ -31,6 +31,7 @@ struct ProxyConfigurationTests {
               docker.io:
                 remoteurl: https://registry-1.docker.io
                 username: hub-user
+                password: hub-token
               ghcr.io:
                 remoteurl: https://ghcr.io
                 ttl: 24h
@@ -40,7 +41,7 @@ struct ProxyConfigurationTests {
         let proxy = try ConfigurationLoader.load(yaml: yaml).proxy
         #expect(proxy.mirrors.map(\.host) == ["docker.io", "ghcr.io", "registry.example.com:5000"])
         #expect(proxy.defaultHost == "docker.io")
-        #expect(proxy.mirrors[0].username == "hub-user")
+        #expect(proxy.mirrors[0].username == "hub-user" && proxy.mirrors[0].password == "hub-token")
         #expect(proxy.mirrors[1].ttl == TimeInterval(24 * 3600))
         #expect(proxy.mirrors[2].remoteURL == "http://10.0.0.5:5000")
         #expect(proxy.revalidate == 30)
@@ -63,6 +64,48 @@ struct ProxyConfigurationTests {
         #expect(configuration.proxy.defaultHost == "ghcr.io")
         #expect(configuration.proxy.mirrors.first?.username == "u")
         #expect(configuration.proxy.ttl == 3600)
+    }
+
+    @Test("empty credentials are anonymous, as in Distribution: REGISTRY_PROXY_USERNAME= and PASSWORD=, username: \"\", password:")
+    func emptyCredentials() throws {
+        let environment = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_PROXY_REMOTEURL": "https://registry-1.docker.io", "REGISTRY_PROXY_USERNAME": "", "REGISTRY_PROXY_PASSWORD": "",
+        ])
+        #expect(environment.proxy.mirrors.map(\.username) == [nil] && environment.proxy.mirrors.map(\.password) == [nil])
+        #expect(environment.warnings.isEmpty, "both empty is plain anonymous: \(environment.warnings)")
+
+        let yaml = """
+            proxy:
+              remoteurl: https://registry-1.docker.io
+              username: ""
+              password:
+            mirrors:
+              ghcr.io:
+                remoteurl: https://ghcr.io
+                username: ''
+                password: ''
+              quay.io:
+                remoteurl: https://quay.io
+                username: robot
+                password: ""
+            """
+        let configuration = try ConfigurationLoader.load(yaml: yaml)
+        for mirror in configuration.proxy.mirrors {
+            #expect(mirror.username == nil && mirror.password == nil, "\(mirror.host)")
+        }
+        #expect(configuration.warnings.count == 1, "\(configuration.warnings)")
+        #expect(configuration.warnings.first?.contains("'mirrors.quay.io.username' is set (line 12)") == true, "\(configuration.warnings)")
+
+        let onlyUser = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: https://x.io\n  username: me\n")
+        #expect(onlyUser.proxy.mirrors.first?.username == nil)
+        #expect(onlyUser.warnings.contains { $0.contains("'proxy.username' is set (line 3)") && $0.contains("anonymously") })
+        let onlyPassword = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_PROXY_REMOTEURL": "https://x.io", "REGISTRY_PROXY_USERNAME": "", "REGISTRY_PROXY_PASSWORD": "secret",
+        ])
+        #expect(onlyPassword.proxy.mirrors.first?.password == nil)
+        #expect(onlyPassword.warnings.contains { $0.contains("'proxy.password' is set (environment REGISTRY_PROXY_PASSWORD)") })
+        // Empty credentials without an upstream are nothing to complain about; real ones still need remoteurl.
+        #expect(try ConfigurationLoader.load(yaml: nil, environment: ["REGISTRY_PROXY_USERNAME": "", "REGISTRY_PROXY_PASSWORD": ""]).proxy.mirrors.isEmpty)
     }
 
     @Test("malformed proxy settings are refused with the key and line", arguments: [
