@@ -133,7 +133,7 @@ public enum ConfigurationLoader {
             } else if name.hasPrefix("REGISTRY_AUTH") {
                 throw ConfigurationError("environment \(name): unknown auth setting (known: REGISTRY_AUTH_HTPASSWD_REALM, _PATH, REGISTRY_AUTH_TOKEN_REALM, _SERVICE, _ISSUER, _ROOTCERTBUNDLE, _JWKS, _SIGNINGKEY, _EXPIRATION, _LEEWAY); refusing to start a registry that would be open to everyone")
             } else if name.hasPrefix("REGISTRY_PROXY") {
-                throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _TTL, _REVALIDATE, _MAXSIZE)")
+                throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _NAMESPACE, _TTL, _REVALIDATE, _MAXSIZE)")
             }
         }
     }
@@ -341,7 +341,19 @@ public enum ConfigurationLoader {
                 username: try scalar("proxy.username"), password: try scalar("proxy.password"), block: "proxy", warnings: &warnings)
             let username = credentials?.username
             let password = credentials?.password
-            if let index = proxy.mirrors.firstIndex(where: { $0.remoteURL == url }) {
+            var namespace: String?
+            if let (value, namespaceOrigin) = try scalar("proxy.namespace") {
+                guard isRegistryHost(value.lowercased()) else {
+                    throw ConfigurationError("\(file): \(namespaceOrigin): 'proxy.namespace' must be a registry host such as docker.io or ghcr.io, not '\(value)'")
+                }
+                // Docker Hub's API hosts are all docker.io to clients.
+                let host = defaultHost(for: "https://" + value)
+                if let other = proxy.mirrors.first(where: { $0.host == host }), other.remoteURL != url {
+                    throw ConfigurationError("\(file): \(namespaceOrigin): 'proxy.namespace' \(host) is also under 'mirrors' with another remoteurl (\(other.remoteURL))")
+                }
+                namespace = host
+            }
+            if namespace == nil, let index = proxy.mirrors.firstIndex(where: { $0.remoteURL == url }) {
                 // The same upstream under `mirrors` too: one cache, reachable both ways.
                 proxy.defaultHost = proxy.mirrors[index].host
                 if proxy.mirrors[index].username == nil, proxy.mirrors[index].password == nil {
@@ -349,15 +361,30 @@ public enum ConfigurationLoader {
                     proxy.mirrors[index].password = password
                 }
             } else {
-                let host = defaultHost(for: url)
-                guard !proxy.mirrors.contains(where: { $0.host == host }) else {
-                    throw ConfigurationError("\(file): \(origin): 'proxy.remoteurl' \(url) and 'mirrors.\(host)' name the same host with different URLs")
+                // Why: Distribution documents its proxy block as a Docker Hub mirror, and that is how it is used (in front
+                // of mirror.gcr.io, a corporate Nexus, …). containerd, with Pier as the mirror of docker.io, asks for
+                // `?ns=docker.io`: the block answers for docker.io unless `mirrors` has its own docker.io entry.
+                let remoteHost = defaultHost(for: url)
+                let host = namespace ?? (proxy.mirrors.contains { $0.host == "docker.io" } ? remoteHost : "docker.io")
+                if let index = proxy.mirrors.firstIndex(where: { $0.host == host }) {
+                    guard proxy.mirrors[index].remoteURL == url else {
+                        throw ConfigurationError("\(file): \(origin): 'proxy.remoteurl' \(url) and 'mirrors.\(host)' name the same host with different URLs")
+                    }
+                    if proxy.mirrors[index].username == nil, proxy.mirrors[index].password == nil {
+                        proxy.mirrors[index].username = username
+                        proxy.mirrors[index].password = password
+                    }
+                } else {
+                    // The remote's own host names it too (`?ns=127.0.0.1:5600`), unless `mirrors` gives that host elsewhere.
+                    let aliases = remoteHost == host || proxy.mirrors.contains { $0.host == remoteHost } ? [] : [remoteHost]
+                    proxy.mirrors.append(Configuration.Mirror(host: host, remoteURL: url, username: username, password: password, aliases: aliases))
                 }
-                proxy.mirrors.append(Configuration.Mirror(host: host, remoteURL: url, username: username, password: password))
                 proxy.defaultHost = host
             }
         } else if let (_, origin) = try [scalar("proxy.username"), scalar("proxy.password")].compactMap({ $0 }).first(where: { !$0.0.isEmpty }) {
             throw ConfigurationError("\(file): \(origin): proxy credentials need 'proxy.remoteurl'")
+        } else if let (_, origin) = try scalar("proxy.namespace") {
+            throw ConfigurationError("\(file): \(origin): 'proxy.namespace' needs 'proxy.remoteurl'")
         }
         proxy.syncRules = try syncRules(from: entries, mirrors: proxy, file: file)
         return proxy
@@ -418,7 +445,7 @@ public enum ConfigurationLoader {
                 throw ConfigurationError("\(file): \(entry.origin): unknown sync setting 'sync.\(name).\(key)' (known: upstream, repositories, tags, interval, platforms, maxtags)")
             }
             let host = try scalar("upstream")?.lowercased() ?? proxy.defaultHost
-            guard let host, proxy.mirrors.contains(where: { $0.host == host }) else {
+            guard let host, proxy.mirrors.contains(where: { $0.host == host || $0.aliases.contains(host) }) else {
                 let known = proxy.mirrors.map(\.host).joined(separator: ", ")
                 throw ConfigurationError("\(file): \(origin): 'sync.\(name).upstream' must name a mirrored host (\(known.isEmpty ? "none configured" : known))")
             }
