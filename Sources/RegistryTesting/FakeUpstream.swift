@@ -57,6 +57,9 @@ public final class FakeUpstream: Sendable {
         case truncate(after: Int)
         /// Serve the same number of bytes, but different ones (the digest will not match).
         case wrongBytes
+        /// Answer with exactly this status, these headers and this body, whatever was asked: a hostile or broken
+        /// upstream (injected tags, a `Link` elsewhere, a `Docker-Content-Digest` that lies, an odd token answer).
+        case answer(status: Int, headers: [String: String] = [:], body: [UInt8] = [])
     }
 
     /// One request as the fake saw it.
