@@ -121,28 +121,30 @@ enum TokenPublicKey: @unchecked Sendable {
 
     /// The RFC 7638 JWK thumbprint (SHA-256, base64url): required members in lexicographic order, no whitespace.
     var thumbprint: String {
-        Base64URL.encode(SHA256.hash(data: Data(canonicalJWK.utf8)))
+        Base64URL.encode(SHA256.hash(data: canonicalJWK))
     }
 
-    /// The required JWK members in RFC 7638 order.
-    private var canonicalJWK: String {
+    /// The required JWK members in RFC 7638 order (sorted keys, no whitespace; base64url values need no escaping).
+    private var canonicalJWK: Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         switch self {
         case .rsa(let key):
-            guard let primitives = try? key.getKeyPrimitives() else { return "" }
+            guard let primitives = try? key.getKeyPrimitives() else { return Data() }
             let n = Base64URL.encode(primitives.modulus.drop(while: { $0 == 0 }))
             let e = Base64URL.encode(primitives.publicExponent.drop(while: { $0 == 0 }))
-            return #"{"e":"\#(e)","kty":"RSA","n":"\#(n)"}"#
-        case .p256(let key): return Self.canonicalEC(curve: "P-256", point: key.x963Representation)
-        case .p384(let key): return Self.canonicalEC(curve: "P-384", point: key.x963Representation)
-        case .p521(let key): return Self.canonicalEC(curve: "P-521", point: key.x963Representation)
+            return (try? encoder.encode(["e": e, "kty": "RSA", "n": n])) ?? Data()
+        case .p256(let key): return Self.canonicalEC(curve: "P-256", point: key.x963Representation, encoder: encoder)
+        case .p384(let key): return Self.canonicalEC(curve: "P-384", point: key.x963Representation, encoder: encoder)
+        case .p521(let key): return Self.canonicalEC(curve: "P-521", point: key.x963Representation, encoder: encoder)
         }
     }
 
-    private static func canonicalEC(curve: String, point: Data) -> String {
+    private static func canonicalEC(curve: String, point: Data, encoder: JSONEncoder) -> Data {
         let coordinates = Array(point.dropFirst())  // 04 ‖ x ‖ y
         let x = Base64URL.encode(coordinates.prefix(coordinates.count / 2))
         let y = Base64URL.encode(coordinates.suffix(coordinates.count / 2))
-        return #"{"crv":"\#(curve)","kty":"EC","x":"\#(x)","y":"\#(y)"}"#
+        return (try? encoder.encode(["crv": curve, "kty": "EC", "x": x, "y": y])) ?? Data()
     }
 
     /// A short name for messages: "RSA-2048", "EC P-256".

@@ -45,11 +45,13 @@ public struct TokenSigner: Sendable {
         }
     }
 
-    /// Signs the claims as a compact JWS whose header is `{"typ":"JWT","alg":"ES256","kid":…}`.
+    /// Signs the claims as a compact JWS whose header is `{"alg":"ES256","kid":…,"typ":"JWT"}`.
     public func sign(_ claims: TokenClaims) -> String {
-        // The kid is base32 and ':' only, so it needs no JSON escaping.
-        let header = #"{"typ":"JWT","alg":"\#(algorithm)","kid":"\#(keyID)"}"#
-        let signingInput = Base64URL.encode(Data(header.utf8)) + "." + Base64URL.encode(claims.encodedJSON())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding three strings cannot fail; an empty header would make a token every verifier refuses.
+        let header = (try? encoder.encode(Header(alg: algorithm, kid: keyID))) ?? Data()
+        let signingInput = Base64URL.encode(header) + "." + Base64URL.encode(claims.encodedJSON())
         let input = Data(signingInput.utf8)
         // Signing with a valid in-memory key fails only if BoringSSL cannot allocate; an empty signature then makes
         // a token every verifier refuses, which is better than crashing the server.
@@ -61,6 +63,13 @@ public struct TokenSigner: Sendable {
             signature = (try? key.signature(for: SHA256.hash(data: input), padding: .insecurePKCS1v1_5))?.rawRepresentation ?? Data()
         }
         return signingInput + "." + Base64URL.encode(signature)
+    }
+
+    /// The JWS header of the tokens.
+    private struct Header: Encodable {
+        var alg: String
+        var kid: String
+        var typ = "JWT"
     }
 
     /// Loads a PEM private key from `path` — EC P-256 (`EC PRIVATE KEY` or PKCS#8 `PRIVATE KEY`) or RSA (`RSA PRIVATE

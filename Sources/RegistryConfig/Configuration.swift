@@ -105,13 +105,19 @@ public struct Configuration: Sendable, Equatable {
         public var password: String?
         /// Cached content of this upstream expires this long after its last pull; `nil` takes `proxy.ttl`.
         public var ttl: TimeInterval?
+        /// Other registry hosts that name this upstream too (`?ns=` and path prefix), served from the same cache:
+        /// the proxy block's own remote host when it stands in for another registry.
+        public var aliases: [String]
 
-        public init(host: String, remoteURL: String, username: String? = nil, password: String? = nil, ttl: TimeInterval? = nil) {
+        public init(
+            host: String, remoteURL: String, username: String? = nil, password: String? = nil, ttl: TimeInterval? = nil, aliases: [String] = []
+        ) {
             self.host = host
             self.remoteURL = remoteURL
             self.username = username
             self.password = password
             self.ttl = ttl
+            self.aliases = aliases
         }
     }
 
@@ -146,7 +152,7 @@ public struct Configuration: Sendable, Equatable {
         /// Every mirrored upstream, in host order.
         public var mirrors: [Mirror] = []
         /// The host of the mirror that serves names given without a host (`proxy.remoteurl`, as Docker's
-        /// `registry-mirrors` sends them), if any.
+        /// `registry-mirrors` sends them), if any: `proxy.namespace`, by default `docker.io`.
         public var defaultHost: String?
         /// Cached content expires this long after its last pull (`proxy.ttl`, Distribution's default 168h).
         public var ttl: TimeInterval = 168 * 3600

@@ -133,7 +133,7 @@ public enum ConfigurationLoader {
             } else if name.hasPrefix("REGISTRY_AUTH") {
                 throw ConfigurationError("environment \(name): unknown auth setting (known: REGISTRY_AUTH_HTPASSWD_REALM, _PATH, REGISTRY_AUTH_TOKEN_REALM, _SERVICE, _ISSUER, _ROOTCERTBUNDLE, _JWKS, _SIGNINGKEY, _EXPIRATION, _LEEWAY); refusing to start a registry that would be open to everyone")
             } else if name.hasPrefix("REGISTRY_PROXY") {
-                throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _TTL, _REVALIDATE, _MAXSIZE)")
+                throw ConfigurationError("environment \(name): unknown proxy setting (known: REGISTRY_PROXY_REMOTEURL, _USERNAME, _PASSWORD, _NAMESPACE, _TTL, _REVALIDATE, _MAXSIZE)")
             }
         }
     }
@@ -235,7 +235,7 @@ public enum ConfigurationLoader {
             guard seconds > 0 else { throw ConfigurationError("\(file): '\(path)' must be positive") }
             configuration.http.timeouts[keyPath: keyPath] = seconds
         }
-        configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration)
+        configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration, warnings: &configuration.warnings)
         switch (try scalar("auth.htpasswd.realm"), try scalar("auth.htpasswd.path")) {
         case (nil, nil): break
         case (let realm?, let path?): configuration.htpasswd = .init(realm: realm.0, path: path.0)
@@ -278,7 +278,8 @@ public enum ConfigurationLoader {
 
     /// The `proxy` block (Distribution's single upstream) and Pier's `mirrors` map (more upstreams by host).
     private static func proxy(
-        from entries: [String: Entry], file: String, scalar: (String) throws -> (String, String)?, duration: (String) throws -> TimeInterval?
+        from entries: [String: Entry], file: String, scalar: (String) throws -> (String, String)?, duration: (String) throws -> TimeInterval?,
+        warnings: inout [String]
     ) throws -> Configuration.Proxy {
         var proxy = Configuration.Proxy()
         if let ttl = try duration("proxy.ttl") { proxy.ttl = ttl }
@@ -324,34 +325,90 @@ public enum ConfigurationLoader {
                 }
                 ttl = seconds
             }
+            let credentials = self.credentials(
+                username: try value("username").map { ($0, settings["username"]?.origin ?? origin) },
+                password: try value("password").map { ($0, settings["password"]?.origin ?? origin) },
+                block: "mirrors.\(host)", warnings: &warnings)
             let mirror = Configuration.Mirror(
                 host: host, remoteURL: try remoteURL(remote, key: "mirrors.\(host).remoteurl", origin: origin, file: file),
-                username: try value("username"), password: try value("password"), ttl: ttl
+                username: credentials?.username, password: credentials?.password, ttl: ttl
             )
             proxy.mirrors.append(mirror)
         }
         if let (remote, origin) = try scalar("proxy.remoteurl") {
             let url = try remoteURL(remote, key: "proxy.remoteurl", origin: origin, file: file)
-            let username = try scalar("proxy.username")?.0
-            let password = try scalar("proxy.password")?.0
-            if let index = proxy.mirrors.firstIndex(where: { $0.remoteURL == url }) {
+            let credentials = self.credentials(
+                username: try scalar("proxy.username"), password: try scalar("proxy.password"), block: "proxy", warnings: &warnings)
+            let username = credentials?.username
+            let password = credentials?.password
+            var namespace: String?
+            if let (value, namespaceOrigin) = try scalar("proxy.namespace") {
+                guard isRegistryHost(value.lowercased()) else {
+                    throw ConfigurationError("\(file): \(namespaceOrigin): 'proxy.namespace' must be a registry host such as docker.io or ghcr.io, not '\(value)'")
+                }
+                // Docker Hub's API hosts are all docker.io to clients.
+                let host = defaultHost(for: "https://" + value)
+                if let other = proxy.mirrors.first(where: { $0.host == host }), other.remoteURL != url {
+                    throw ConfigurationError("\(file): \(namespaceOrigin): 'proxy.namespace' \(host) is also under 'mirrors' with another remoteurl (\(other.remoteURL))")
+                }
+                namespace = host
+            }
+            if namespace == nil, let index = proxy.mirrors.firstIndex(where: { $0.remoteURL == url }) {
                 // The same upstream under `mirrors` too: one cache, reachable both ways.
                 proxy.defaultHost = proxy.mirrors[index].host
-                if proxy.mirrors[index].username == nil { proxy.mirrors[index].username = username }
-                if proxy.mirrors[index].password == nil { proxy.mirrors[index].password = password }
-            } else {
-                let host = defaultHost(for: url)
-                guard !proxy.mirrors.contains(where: { $0.host == host }) else {
-                    throw ConfigurationError("\(file): \(origin): 'proxy.remoteurl' \(url) and 'mirrors.\(host)' name the same host with different URLs")
+                if proxy.mirrors[index].username == nil, proxy.mirrors[index].password == nil {
+                    proxy.mirrors[index].username = username
+                    proxy.mirrors[index].password = password
                 }
-                proxy.mirrors.append(Configuration.Mirror(host: host, remoteURL: url, username: username, password: password))
+            } else {
+                // Why: Distribution documents its proxy block as a Docker Hub mirror, and that is how it is used (in front
+                // of mirror.gcr.io, a corporate Nexus, …). containerd, with Pier as the mirror of docker.io, asks for
+                // `?ns=docker.io`: the block answers for docker.io unless `mirrors` has its own docker.io entry.
+                let remoteHost = defaultHost(for: url)
+                let host = namespace ?? (proxy.mirrors.contains { $0.host == "docker.io" } ? remoteHost : "docker.io")
+                if let index = proxy.mirrors.firstIndex(where: { $0.host == host }) {
+                    guard proxy.mirrors[index].remoteURL == url else {
+                        throw ConfigurationError("\(file): \(origin): 'proxy.remoteurl' \(url) and 'mirrors.\(host)' name the same host with different URLs")
+                    }
+                    if proxy.mirrors[index].username == nil, proxy.mirrors[index].password == nil {
+                        proxy.mirrors[index].username = username
+                        proxy.mirrors[index].password = password
+                    }
+                } else {
+                    // The remote's own host names it too (`?ns=127.0.0.1:5600`), unless `mirrors` gives that host elsewhere.
+                    let aliases = remoteHost == host || proxy.mirrors.contains { $0.host == remoteHost } ? [] : [remoteHost]
+                    proxy.mirrors.append(Configuration.Mirror(host: host, remoteURL: url, username: username, password: password, aliases: aliases))
+                }
                 proxy.defaultHost = host
             }
-        } else if let (_, origin) = try scalar("proxy.username") ?? scalar("proxy.password") {
+        } else if let (_, origin) = try [scalar("proxy.username"), scalar("proxy.password")].compactMap({ $0 }).first(where: { !$0.0.isEmpty }) {
             throw ConfigurationError("\(file): \(origin): proxy credentials need 'proxy.remoteurl'")
+        } else if let (_, origin) = try scalar("proxy.namespace") {
+            throw ConfigurationError("\(file): \(origin): 'proxy.namespace' needs 'proxy.remoteurl'")
         }
         proxy.syncRules = try syncRules(from: entries, mirrors: proxy, file: file)
         return proxy
+    }
+
+    /// The credentials of an upstream as Distribution uses them: a user name and a password when both are non-empty,
+    /// else none (anonymous). Exactly one of them set is probably a mistake, so it is warned about.
+    // Why: compose files and deployment templates write `REGISTRY_PROXY_USERNAME=` for an unset variable; a user ""
+    // sent to Docker Hub's token service is refused, and every pull of a public image would fail.
+    private static func credentials(
+        username: (String, String)?, password: (String, String)?, block: String, warnings: inout [String]
+    ) -> (username: String, password: String)? {
+        let username = username.flatMap { $0.0.isEmpty ? nil : $0 }
+        let password = password.flatMap { $0.0.isEmpty ? nil : $0 }
+        switch (username, password) {
+        case (let username?, let password?):
+            return (username.0, password.0)
+        case (let given?, nil), (nil, let given?):
+            let (set, unset) = username != nil ? ("username", "password") : ("password", "username")
+            warnings.append("'\(block).\(set)' is set (\(given.1)) but '\(block).\(unset)' is empty or missing: Pier pulls from this upstream anonymously, as Distribution does; set both to use credentials")
+            return nil
+        case (nil, nil):
+            return nil
+        }
     }
 
     /// `sync.<name>.{upstream, repositories, tags, interval, platforms, maxtags}`.
@@ -388,7 +445,7 @@ public enum ConfigurationLoader {
                 throw ConfigurationError("\(file): \(entry.origin): unknown sync setting 'sync.\(name).\(key)' (known: upstream, repositories, tags, interval, platforms, maxtags)")
             }
             let host = try scalar("upstream")?.lowercased() ?? proxy.defaultHost
-            guard let host, proxy.mirrors.contains(where: { $0.host == host }) else {
+            guard let host, proxy.mirrors.contains(where: { $0.host == host || $0.aliases.contains(host) }) else {
                 let known = proxy.mirrors.map(\.host).joined(separator: ", ")
                 throw ConfigurationError("\(file): \(origin): 'sync.\(name).upstream' must name a mirrored host (\(known.isEmpty ? "none configured" : known))")
             }

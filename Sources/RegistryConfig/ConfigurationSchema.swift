@@ -85,7 +85,9 @@ enum ConfigurationSchema {
         "proxy.username": .supported,
         "proxy.password": .supported,
         "proxy.ttl": .supported,
-        // Pier's own: how often a cached tag is checked with its upstream, and the cache's size cap.
+        // Pier's own: the registry the proxy block stands in for (containerd's `?ns=`), how often a cached tag is
+        // checked with its upstream, and the cache's size cap.
+        "proxy.namespace": .supported,
         "proxy.revalidate": .supported,
         "proxy.maxsize": .supported,
         // Pier's own: more upstreams, by the registry host clients name (`mirrors.<host>.remoteurl`, …).

@@ -63,6 +63,9 @@ public struct Manifest: Sendable, Equatable {
             throw RegistryError(.manifestInvalid, message: "unsupported manifest media type", detail: String(mediaType.prefix(200)))
         }
         self.mediaType = mediaType
+        for type in [document.artifactType, document.subject?.mediaType, document.subject?.artifactType].compactMap({ $0 }) {
+            try Self.validate(mediaType: type)
+        }
         self.subject = document.subject?.digest
         self.annotations = document.annotations
         if MediaType.isIndex(mediaType) {
@@ -100,6 +103,15 @@ public struct Manifest: Sendable, Equatable {
                 throw RegistryError(.manifestInvalid, message: "descriptor needs a mediaType and a non-negative size",
                                     detail: descriptor.digest.description)
             }
+            try validate(mediaType: descriptor.mediaType)
+            if let artifactType = descriptor.artifactType { try validate(mediaType: artifactType) }
+        }
+    }
+
+    /// Media types are stored and repeated (the referrers API lists them): only RFC 6838 names, never arbitrary text.
+    private static func validate(mediaType: String) throws(RegistryError) {
+        guard MediaType.isValid(mediaType) else {
+            throw RegistryError(.manifestInvalid, message: "not a valid media type", detail: String(mediaType.prefix(200)))
         }
     }
 

@@ -34,6 +34,25 @@ public enum MediaType {
         mediaType == ociIndex || mediaType == dockerManifestList
     }
 
+    /// True when `value` is a media type by RFC 6838's naming rules, as the image spec requires of `mediaType` and
+    /// `artifactType`: `type/subtype`, each 1 to 127 of `A-Za-z0-9!#$&^_.+-`, starting with a letter or digit.
+    // https://github.com/opencontainers/image-spec/blob/main/schema/defs-descriptor.json (the mediaType pattern)
+    public static func isValid(_ value: some StringProtocol) -> Bool {
+        let parts = value.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return false }
+        return parts.allSatisfy { name in
+            guard let first = name.first, name.count <= 127, isAlphanumeric(first) else { return false }
+            return name.allSatisfy { isAlphanumeric($0) || restrictedNameSymbols.contains($0) }
+        }
+    }
+
+    private static let restrictedNameSymbols: Set<UInt8> = Set("!#$&^_.+-".utf8)
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+    }
+
     /// A `Content-Type`/`Accept` value without parameters and surrounding spaces, lower-cased.
     public static func essence(of value: some StringProtocol) -> String {
         let base = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""

@@ -42,38 +42,14 @@ enum ErrorResponse {
                 headers[.wwwAuthenticate] = value
             }
         }
-        var json = #"{"errors":[{"code":""# + registryError.code.description + #"","message":"#
-        json += jsonString(registryError.message)
-        if let detail = registryError.detail {
-            json += #","detail":"# + jsonString(detail)
-        }
-        json += "}]}\n"
+        // Encoding strings cannot fail; were it to, the status and headers still say what happened.
+        let json = (try? registryError.jsonBody()) ?? []
         let status = HTTPResponse.Status(code: registryError.status)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 }
 
 /// True for a full disk, in the blob store or the metadata store.
 private func isOutOfSpace(_ error: any Error) -> Bool {
     (error as? BlobStoreError)?.code == .insufficientStorage || (error as? MetadataStoreError)?.code == .insufficientStorage
-}
-
-/// A JSON string literal for `value`, escaped per RFC 8259.
-func jsonString(_ value: String) -> String {
-    var result = "\""
-    result.reserveCapacity(value.utf8.count + 2)
-    for scalar in value.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }

@@ -17,14 +17,12 @@ struct ListingController: Sendable {
         let count = try parsePageSize(request.query("n"))
         let last = request.query("last")
         let page = try await registry.catalog(count: count, last: last, including: including)
-        // Names are restricted to [a-z0-9._/-], so they need no JSON escaping.
-        let json = #"{"repositories":["# + page.items.map { "\"\($0.value)\"" }.joined(separator: ",") + "]}\n"
         var headers: HTTPFields = [:]
         if page.hasMore, let next = page.items.last {
             let n = count ?? page.items.count
             headers[.link] = "</v2/_catalog?last=\(queryEscape(next.value))&n=\(n)>; rel=\"next\""
         }
-        return .json(json, headers: headers)
+        return try .json(Catalog(repositories: page.items.map(\.value)), headers: headers)
     }
 
     /// GET `/v2/<name>/tags/list?n=&last=`.
@@ -38,14 +36,12 @@ struct ListingController: Sendable {
         } else {
             page = try await registry.tags(in: repository, count: count, last: request.query("last"))
         }
-        // Tags are restricted to [A-Za-z0-9._-], so they need no JSON escaping.
-        let json = #"{"name":""# + repository.value + #"","tags":["# + page.items.map { "\"\($0)\"" }.joined(separator: ",") + "]}\n"
         var headers: HTTPFields = [:]
         if page.hasMore, let next = page.items.last {
             let n = count ?? page.items.count
             headers[.link] = "</v2/\(repository)/tags/list?last=\(queryEscape(next))&n=\(n)>; rel=\"next\""
         }
-        return .json(json, headers: headers)
+        return try .json(TagList(name: repository.value, tags: page.items), headers: headers)
     }
 
     /// GET `/v2/<name>/referrers/<digest>?artifactType=`: always an image index, never 404.
@@ -62,6 +58,17 @@ struct ListingController: Sendable {
             headers[.ociFiltersApplied] = "artifactType"
         }
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// The body of `/v2/_catalog`.
+    private struct Catalog: Encodable {
+        var repositories: [String]
+    }
+
+    /// The body of `/v2/<name>/tags/list`.
+    private struct TagList: Encodable {
+        var name: String
+        var tags: [String]
     }
 
     private struct ReferrersIndex: Encodable {

@@ -117,7 +117,7 @@ public struct RegistryResponder: HTTPResponder {
         if request.uri.path == "/healthz", request.method == .get || request.method == .head {
             // For load balancers: the process answers and its metadata store can be read.
             _ = try await registry.metadata.repositories(after: nil, limit: 1)
-            return .json(#"{"status":"ok"}"#)
+            return try .json(["status": "ok"])
         }
         if request.uri.path.hasPrefix("/admin/") {
             guard let admin else { throw RegistryError(.unsupported, status: 404, message: "the admin API is off: set admin.token") }
@@ -161,7 +161,7 @@ public struct RegistryResponder: HTTPResponder {
         switch path {
         case .base:
             guard method == .get || method == .head else { break }
-            return .json("{}")
+            return try .json([String: String]())
         case .catalog:
             guard method == .get else { break }
             return try await listings.catalog(request, including: grant?.catalogFilter)

@@ -11,11 +11,11 @@ extension Response {
         return Response(status: status, headers: headers, body: .init())
     }
 
-    /// A JSON response.
-    static func json(_ text: String, contentType: String = "application/json", headers: HTTPFields = [:]) -> Response {
+    /// A 200 with `value` as its JSON body, written by ``JSONBody`` (never by putting strings together).
+    static func json(_ value: some Encodable, contentType: String = "application/json", headers: HTTPFields = [:]) throws -> Response {
         var headers = headers
         headers[.contentType] = contentType
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try JSONBody.encode(value))))
     }
 }
 

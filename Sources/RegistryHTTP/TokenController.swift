@@ -80,8 +80,8 @@ struct TokenController: Sendable {
         )
         let token = signer.sign(claims)
         let formatter = ISO8601DateFormatter()
-        let body = #"{"token":"\#(token)","access_token":"\#(token)","expires_in":\#(expiresIn),"issued_at":"\#(formatter.string(from: now))"}"# + "\n"
-        return .json(body, headers: [.cacheControl: "no-store"])
+        let body = TokenResponse(token: token, accessToken: token, expiresIn: expiresIn, issuedAt: formatter.string(from: now))
+        return try .json(body, headers: [.cacheControl: "no-store"])
     }
 
     /// The part of `requested` the rules give `user` (`nil`: anonymous); `nil` when nothing.
@@ -159,5 +159,21 @@ struct TokenController: Sendable {
     private func unauthorized(_ request: Request, _ message: String) -> RegistryError {
         let realm = (access.basic?.realm ?? "Pier").replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         return RegistryError(.unauthorized, message: message, hints: [.challenge("Basic realm=\"\(realm)\"")])
+    }
+}
+
+/// The token service's answer: the token under both names clients read.
+// https://distribution.github.io/distribution/spec/auth/token/#token-response-fields
+private struct TokenResponse: Encodable {
+    var token: String
+    var accessToken: String
+    var expiresIn: Int
+    var issuedAt: String
+
+    enum CodingKeys: String, CodingKey {
+        case token
+        case accessToken = "access_token"
+        case expiresIn = "expires_in"
+        case issuedAt = "issued_at"
     }
 }

@@ -32,7 +32,15 @@ public struct CacheExpiry: Sendable {
     let logger: Logger
 
     public init(registry: Registry, mirrors: [Mirror], maxSize: Int64?, grace: Duration = .seconds(60), logger: Logger) {
-        self.init(registry: registry, prefixes: mirrors.map { ($0.prefix, $0.ttl) }, maxSize: maxSize, grace: grace, logger: logger)
+        // Content cached under an alias's prefix (the proxy block's name before it stood in for docker.io) expires
+        // with its mirror's ttl too, instead of staying for good.
+        var prefixes: [(prefix: String, ttl: Duration)] = mirrors.map { ($0.prefix, $0.ttl) }
+        for mirror in mirrors {
+            for alias in mirror.aliases.map(Mirror.prefix(for:)) where !prefixes.contains(where: { $0.prefix == alias }) {
+                prefixes.append((alias, mirror.ttl))
+            }
+        }
+        self.init(registry: registry, prefixes: prefixes, maxSize: maxSize, grace: grace, logger: logger)
     }
 
     /// - Parameter prefixes: each mirror's local name prefix (its host, `:` written `_`) and ttl.

@@ -13,13 +13,18 @@ public struct Mirror: Sendable {
     public let isDockerHub: Bool
     /// Cached content of this upstream expires this long after its last pull.
     public let ttl: Duration
+    /// Other registry hosts routed to this mirror too (`?ns=` and path prefix), cached under ``host``: the remote's
+    /// own host when the proxy block stands in for another registry (`docker.io` served by `mirror.gcr.io`).
+    public let aliases: [String]
 
-    public init(host: String, client: UpstreamClient, ttl: Duration = .seconds(168 * 3600)) {
+    public init(host: String, client: UpstreamClient, ttl: Duration = .seconds(168 * 3600), aliases: [String] = []) {
         self.host = host.lowercased()
         self.prefix = Self.prefix(for: self.host)
         self.client = client
         self.isDockerHub = self.host == "docker.io"
         self.ttl = ttl
+        let host = self.host
+        self.aliases = aliases.map { $0.lowercased() }.filter { $0 != host }
     }
 
     /// The first component of the local names of a host's cached repositories (`:` is not allowed in names).

@@ -12,6 +12,9 @@ public final class PullThroughCache: Sendable {
     public let registry: Registry
     let mirrors: [String: Mirror]
     let mirrorsByPrefix: [String: Mirror]
+    /// Mirrors by their other host names, and by those names' prefixes (a mirror's own host takes precedence).
+    let aliases: [String: Mirror]
+    let aliasesByPrefix: [String: Mirror]
     let defaultMirror: Mirror?
     /// A cached tag is checked with its upstream at most this often.
     let revalidateInterval: Duration
@@ -48,6 +51,16 @@ public final class PullThroughCache: Sendable {
         }
         self.mirrors = byHost
         self.mirrorsByPrefix = byPrefix
+        var aliases: [String: Mirror] = [:]
+        var aliasesByPrefix: [String: Mirror] = [:]
+        for mirror in mirrors {
+            for alias in mirror.aliases where byHost[alias] == nil {
+                aliases[alias] = mirror
+                aliasesByPrefix[Mirror.prefix(for: alias)] = mirror
+            }
+        }
+        self.aliases = aliases
+        self.aliasesByPrefix = aliasesByPrefix
         self.defaultMirror = defaultHost.flatMap { byHost[$0.lowercased()] }
         self.revalidateInterval = revalidateInterval
         self.revalidateDeadline = revalidateDeadline
@@ -103,11 +116,13 @@ public final class PullThroughCache: Sendable {
         guard let namespace = namespace?.lowercased(), !namespace.isEmpty else { return nil }
         // Why: containerd names Docker Hub by its API host when a mirror is configured for it.
         if ["registry-1.docker.io", "index.docker.io", "registry.hub.docker.com"].contains(namespace) { return mirrors["docker.io"] }
-        return mirrors[namespace]
+        return mirrors[namespace] ?? aliases[namespace]
     }
 
     private func mirror(byPrefixOf name: String) -> (Mirror, String)? {
-        guard let slash = name.firstIndex(of: "/"), let mirror = mirrorsByPrefix[String(name[..<slash])] else { return nil }
+        guard let slash = name.firstIndex(of: "/") else { return nil }
+        let first = String(name[..<slash])
+        guard let mirror = mirrorsByPrefix[first] ?? aliasesByPrefix[first] else { return nil }
         let rest = String(name[name.index(after: slash)...])
         return rest.isEmpty ? nil : (mirror, rest)
     }

@@ -69,21 +69,22 @@ public final class UpstreamClient: Sendable {
         repository: String, reference: String, accept: [String]
     ) async throws(UpstreamError) -> UpstreamManifestHead {
         let path = UpstreamURL.path(repository: repository, kind: "manifests", reference: reference)
+        let request = "HEAD \(path)"
         let response = try await perform(.HEAD, path: path, repository: repository, accept: accept)
         guard response.status == .ok else {
-            throw await failure(for: response, request: "HEAD \(path)")
+            throw await failure(for: response, request: request)
         }
         return UpstreamManifestHead(
-            digest: response.headers.first(name: HeaderName.dockerContentDigest).flatMap { Digest($0.trimmingSpaces()) },
-            mediaType: response.headers.first(name: HeaderName.contentType).map(MediaTypeEssence.of),
-            size: response.headers.first(name: HeaderName.contentLength).flatMap { Int64($0.trimmingSpaces()) }
+            digest: try contentDigest(of: response, request: request),
+            mediaType: try contentType(of: response, request: request),
+            size: Self.contentLength(response.headers)
         )
     }
 
     /// GET /v2/<repository>/manifests/<reference>; a body longer than `limit` bytes fails with .tooLarge (read at most limit+1 bytes, never more)
     ///
-    /// A Docker-Content-Digest that does not match the bytes, or bytes that do not match a digest
-    /// `reference`, fail with `.invalidResponse`.
+    /// A Docker-Content-Digest that does not match the bytes (or is not a digest), bytes that do not match a digest
+    /// `reference`, and a Content-Type that is not a media type fail with `.invalidResponse`.
     public func getManifest(
         repository: String, reference: String, accept: [String], limit: Int
     ) async throws(UpstreamError) -> UpstreamManifest {
@@ -93,8 +94,9 @@ public final class UpstreamClient: Sendable {
         guard response.status == .ok else {
             throw await failure(for: response, request: request)
         }
+        let headerDigest = try contentDigest(of: response, request: request)
+        let contentType = try contentType(of: response, request: request)
         let bytes = try await readBody(of: response, limit: limit, request: request)
-        let headerDigest = response.headers.first(name: HeaderName.dockerContentDigest).flatMap { Digest($0.trimmingSpaces()) }
         for expected in [headerDigest, Digest(reference)].compactMap({ $0 }) {
             let actual = Digest.of(bytes, algorithm: expected.algorithm)
             guard actual == expected else {
@@ -103,8 +105,7 @@ public final class UpstreamClient: Sendable {
                     message: "upstream \(configuration.url) served a manifest with digest \(actual) for \(request), expected \(expected)")
             }
         }
-        let mediaType = response.headers.first(name: HeaderName.contentType).map(MediaTypeEssence.of)
-            ?? MediaTypeEssence.declared(in: bytes) ?? ""
+        let mediaType = contentType ?? MediaTypeEssence.declared(in: bytes) ?? ""
         return UpstreamManifest(bytes: bytes, mediaType: mediaType, digest: headerDigest)
     }
 
@@ -115,7 +116,7 @@ public final class UpstreamClient: Sendable {
         guard response.status == .ok else {
             throw await failure(for: response, request: "HEAD \(path)")
         }
-        return response.headers.first(name: HeaderName.contentLength).flatMap { Int64($0.trimmingSpaces()) }
+        return Self.contentLength(response.headers)
     }
 
     /// GET /v2/<repository>/blobs/<digest>, following redirects (up to 5); only a 200 returns.
@@ -128,31 +129,49 @@ public final class UpstreamClient: Sendable {
         guard response.status == .ok else {
             throw await failure(for: response, request: request)
         }
-        let size = response.headers.first(name: HeaderName.contentLength).flatMap { Int64($0.trimmingSpaces()) }
+        let size = Self.contentLength(response.headers)
         let body = UpstreamBodySequence(body: response.body, expectedLength: size, upstream: configuration.url, request: request)
         return UpstreamBlob(size: size, body: .stream(body))
     }
 
     /// GET /v2/<repository>/tags/list?n=... following `Link` pages, until `limit` tags or 100 pages.
+    ///
+    /// Only tags of the spec's grammar are returned, each once; the others are dropped with a warning. The pages
+    /// together may hold at most 4 MiB (else `.tooLarge`), and a `Link` is followed only to the same tag list on this
+    /// upstream.
     public func listTags(repository: String, limit: Int) async throws(UpstreamError) -> [String] {
+        let listPath = UpstreamURL.tagsPath(repository: repository)
         var tags: [String] = []
-        var path: String? = UpstreamURL.tagsPath(repository: repository) + "?n=\(min(max(limit, 1), 1000))"
-        var pages = 0
-        while let current = path, tags.count < limit, pages < Self.maximumTagPages {
-            pages += 1
+        var seen: Set<String> = []
+        var budget = Self.maximumTagListBytes
+        var path: String? = listPath + "?n=\(min(max(limit, 1), 1000))"
+        var requested: Set<String> = []
+        while let current = path, tags.count < limit, requested.count < Self.maximumTagPages {
+            // A Link back to a page already read would loop: the listing ends there.
+            guard requested.insert(current).inserted else { break }
             let request = "GET \(current)"
             let response = try await perform(.GET, path: current, repository: repository, accept: [MediaTypeEssence.json])
             guard response.status == .ok else {
                 throw await failure(for: response, request: request)
             }
-            let bytes = try await readBody(of: response, limit: Self.smallBodyLimit * 4, request: request)
+            let bytes = try await readBody(of: response, limit: budget, request: request)
+            budget -= bytes.count
             guard let page = try? JSONDecoder().decode(TagList.self, from: Data(bytes)) else {
                 throw UpstreamError(
                     .invalidResponse, upstream: configuration.url, status: 200,
                     message: "upstream \(configuration.url) answered \(request) with a malformed tag list")
             }
-            tags += page.tags ?? []
-            path = response.headers[HeaderName.link].lazy.compactMap { self.nextPagePath(fromLink: $0) }.first
+            let (valid, invalid) = Self.validTags(page.tags ?? [])
+            for tag in valid where seen.insert(tag).inserted { tags.append(tag) }
+            if !invalid.isEmpty {
+                logger.warning("upstream listed tags that are not tags; dropped them", metadata: [
+                    "repository": "\(repository)", "dropped": "\(invalid.count)",
+                    "examples": "\(invalid.prefix(3).map { Self.printable($0, limit: 60) })",
+                ])
+            }
+            path = response.headers[HeaderName.link].lazy.compactMap {
+                self.nextPagePath(fromLink: $0, requestURL: self.configuration.url + current, listPath: listPath)
+            }.first
         }
         return Array(tags.prefix(limit))
     }

@@ -2,9 +2,10 @@
 public struct UpstreamConfiguration: Sendable, Equatable {
     /// Base URL without trailing slash, e.g. "https://registry-1.docker.io" or "http://127.0.0.1:5600".
     public var url: String
-    /// User name for the upstream (sent to its token endpoint, or as basic auth when it asks for basic).
+    /// User name for the upstream (sent to its token endpoint, or as basic auth when it asks for basic), used only
+    /// together with a non-empty ``password``.
     public var username: String?
-    /// Password or access token for the upstream. Never logged.
+    /// Password or access token for the upstream, used only together with a non-empty ``username``. Never logged.
     public var password: String?
     /// Retries after the first attempt for 429, 502, 503, 504 and connection failures (exponential backoff,
     /// honouring Retry-After up to maximumBackoff; never sleep longer than maximumBackoff per retry).
@@ -29,8 +30,17 @@ public struct UpstreamConfiguration: Sendable, Equatable {
         self.password = password
     }
 
-    /// True when both a user name and a password are configured.
-    var hasCredentials: Bool { username != nil && password != nil }
+    /// The user name and password sent upstream: both, when both are non-empty; otherwise Pier is anonymous.
+    // Why: Distribution sends Basic credentials (to the registry and to its token service) only when both are
+    // non-empty. `REGISTRY_PROXY_USERNAME=` from a compose file whose variable is unset must mean anonymous, not a
+    // user "" that a token service refuses.
+    var credentials: (username: String, password: String)? {
+        guard let username, let password, !username.isEmpty, !password.isEmpty else { return nil }
+        return (username, password)
+    }
+
+    /// True when both a user name and a password are configured and non-empty.
+    var hasCredentials: Bool { credentials != nil }
 }
 
 extension UpstreamConfiguration: CustomStringConvertible {

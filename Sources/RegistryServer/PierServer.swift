@@ -119,13 +119,13 @@ public struct PierServer: Sendable {
             let ttl = mirror.ttl ?? proxy.ttl
             return Mirror(
                 host: mirror.host, client: UpstreamClient(configuration: upstream, httpClient: httpClient, logger: logger),
-                ttl: .milliseconds(Int64(ttl * 1000))
+                ttl: .milliseconds(Int64(ttl * 1000)), aliases: mirror.aliases
             )
         }
         for mirror in mirrors {
             logger.notice("mirroring an upstream", metadata: [
                 "host": "\(mirror.host)", "upstream": "\(mirror.client.configuration.url)",
-                "default": "\(mirror.host == proxy.defaultHost)",
+                "default": "\(mirror.host == proxy.defaultHost)", "aliases": "\(mirror.aliases.joined(separator: ","))",
             ])
         }
         return PullThroughCache(

@@ -54,6 +54,10 @@ extension FakeUpstream {
         case .stallBeforeHeaders:
             try await Task.sleep(for: Self.stallLimit)
             return Response(status: .serviceUnavailable)
+        case .answer(let status, let fields, let body):
+            var headers: HTTPFields = [:]
+            for (name, value) in fields { if let name = HTTPField.Name(name) { headers[name] = value } }
+            return Response(status: HTTPResponse.Status(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
         default:
             break
         }
@@ -63,7 +67,7 @@ extension FakeUpstream {
         } else if path.hasPrefix("/_cdn/") {
             response = cdn(path: path, method: request.method, fault: fault)
         } else if path == "/v2/" || path == "/v2" {
-            response = authenticate(request, repository: nil) ?? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            response = authenticate(request, repository: nil) ?? Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: Self.json([:]))))
         } else if path.hasPrefix("/v2/") {
             response = registry(request, path: path, fault: fault)
         } else {
@@ -151,7 +155,7 @@ extension FakeUpstream {
             }
         case .wrongBytes:
             body = ResponseBody(byteBuffer: ByteBuffer(bytes: bytes.map { $0 ^ 0xFF }))
-        case .status, .stallBeforeHeaders, nil:
+        case .status, .stallBeforeHeaders, .answer, nil:
             body = ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
         }
         return Response(status: .ok, headers: headers, body: body)
@@ -214,6 +218,10 @@ extension FakeUpstream {
                 guard Self.hasCredentials(authorization, username: username, password: password) else {
                     return Self.errorResponse(.unauthorized, code: "UNAUTHORIZED")
                 }
+            } else if authorization != nil {
+                // As Docker Hub's token service: anonymous tokens for anyone, but credentials it does not know
+                // (a user "" included) are refused, not ignored.
+                return Self.errorResponse(.unauthorized, code: "UNAUTHORIZED")
             }
             guard query["service"].map(String.init) == service else {
                 return Self.errorResponse(.badRequest, code: "INVALID_SERVICE")
@@ -254,7 +262,12 @@ extension FakeUpstream {
     static func errorResponse(_ status: HTTPResponse.Status, code: String, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        let body = #"{"errors":[{"code":"\#(code)","message":"fake upstream says \#(code)"}]}"#
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+        let body = json(["errors": [["code": code, "message": "fake upstream says \(code)"]]])
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// `object` as JSON bytes.
+    static func json(_ object: [String: Any]) -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: object)) ?? Data())
     }
 }

@@ -31,8 +31,9 @@ public final class FakeUpstream: Sendable {
         /// `WWW-Authenticate: Basic realm="fake"`; the registry API wants these credentials.
         case basic(username: String, password: String)
         /// `WWW-Authenticate: Bearer realm="<url>/token",service=…,scope="repository:<name>:pull"`. The token
-        /// endpoint wants these basic credentials when given (anonymous otherwise), checks `service` and `scope`,
-        /// and issues opaque tokens living `tokenLifetime` seconds.
+        /// endpoint wants these basic credentials when given (anonymous otherwise, refusing any `Authorization` as
+        /// Docker Hub refuses credentials it does not know), checks `service` and `scope`, and issues opaque tokens
+        /// living `tokenLifetime` seconds.
         case bearer(service: String = "fake-registry", username: String? = nil, password: String? = nil, tokenLifetime: Int = 300)
     }
 
@@ -56,6 +57,9 @@ public final class FakeUpstream: Sendable {
         case truncate(after: Int)
         /// Serve the same number of bytes, but different ones (the digest will not match).
         case wrongBytes
+        /// Answer with exactly this status, these headers and this body, whatever was asked: a hostile or broken
+        /// upstream (injected tags, a `Link` elsewhere, a `Docker-Content-Digest` that lies, an odd token answer).
+        case answer(status: Int, headers: [String: String] = [:], body: [UInt8] = [])
     }
 
     /// One request as the fake saw it.

@@ -48,6 +48,7 @@ struct Prefetch: AsyncParsableCommand {
             do { return try ImageReference(parsing: text) } catch let error as RegistryError { throw ValidationError("\(text): \(error.message)") }
         }
         let logger = bootstrapLogging(configuration)
+        for warning in configuration.warnings { logger.warning("\(warning)") }
         let storage = try await StorageStack.open(configuration, logger: logger)
         let registry = Registry(blobs: storage.blobs, metadata: storage.metadata, options: PierServer.options(for: configuration), logger: logger)
         let httpClient = UpstreamClient.makeHTTPClient()

@@ -31,6 +31,7 @@ struct ProxyConfigurationTests {
               docker.io:
                 remoteurl: https://registry-1.docker.io
                 username: hub-user
+                password: hub-token
               ghcr.io:
                 remoteurl: https://ghcr.io
                 ttl: 24h
@@ -40,18 +41,50 @@ struct ProxyConfigurationTests {
         let proxy = try ConfigurationLoader.load(yaml: yaml).proxy
         #expect(proxy.mirrors.map(\.host) == ["docker.io", "ghcr.io", "registry.example.com:5000"])
         #expect(proxy.defaultHost == "docker.io")
-        #expect(proxy.mirrors[0].username == "hub-user")
+        #expect(proxy.mirrors[0].username == "hub-user" && proxy.mirrors[0].password == "hub-token")
         #expect(proxy.mirrors[1].ttl == TimeInterval(24 * 3600))
         #expect(proxy.mirrors[2].remoteURL == "http://10.0.0.5:5000")
         #expect(proxy.revalidate == 30)
         #expect(proxy.maxSize == Int64(50) * 1_073_741_824)
     }
 
-    @Test("another upstream as the default is cached under its own host")
-    func defaultHostOfOtherUpstreams() throws {
-        let proxy = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: http://127.0.0.1:5600\n").proxy
-        #expect(proxy.defaultHost == "127.0.0.1:5600")
-        #expect(proxy.mirrors.map(\.remoteURL) == ["http://127.0.0.1:5600"])
+    @Test("the proxy block stands in for docker.io whatever its remoteurl (a Hub mirror, a Nexus, a test upstream); its own host routes to it too")
+    func proxyBlockIsDockerHubsStandIn() throws {
+        for url in ["http://127.0.0.1:5600", "https://mirror.gcr.io", "https://nexus.corp.example:8443/repository/hub"] {
+            let proxy = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: \(url)\n").proxy
+            #expect(proxy.defaultHost == "docker.io", "\(url)")
+            let alias = URL(string: url).map { $0.host! + ($0.port.map { ":\($0)" } ?? "") }!
+            #expect(proxy.mirrors == [Configuration.Mirror(host: "docker.io", remoteURL: url, aliases: [alias])], "\(url)")
+        }
+    }
+
+    @Test("proxy.namespace (REGISTRY_PROXY_NAMESPACE) says which registry the proxy block stands in for")
+    func proxyNamespace() throws {
+        let yaml = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: https://ghcr-mirror.example\n  namespace: GHCR.io\n").proxy
+        #expect(yaml.defaultHost == "ghcr.io")
+        #expect(yaml.mirrors == [Configuration.Mirror(host: "ghcr.io", remoteURL: "https://ghcr-mirror.example", aliases: ["ghcr-mirror.example"])])
+        let environment = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_PROXY_REMOTEURL": "http://10.0.0.5:5000", "REGISTRY_PROXY_NAMESPACE": "registry.example.com:5000",
+        ]).proxy
+        #expect(environment.defaultHost == "registry.example.com:5000")
+        #expect(environment.mirrors.map(\.aliases) == [["10.0.0.5:5000"]])
+        let hub = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: https://ghcr.io\n  namespace: registry-1.docker.io\n").proxy
+        #expect(hub.defaultHost == "docker.io", "Docker Hub's API host names are docker.io")
+    }
+
+    @Test("with its own mirrors.docker.io, the proxy block keeps its remote host and docker.io goes to the entry")
+    func mirrorsDockerHubEntryWins() throws {
+        let yaml = """
+            proxy:
+              remoteurl: https://mirror.gcr.io
+            mirrors:
+              docker.io:
+                remoteurl: https://registry-1.docker.io
+            """
+        let proxy = try ConfigurationLoader.load(yaml: yaml).proxy
+        #expect(proxy.defaultHost == "mirror.gcr.io")
+        #expect(proxy.mirrors.map(\.host) == ["docker.io", "mirror.gcr.io"])
+        #expect(proxy.mirrors.allSatisfy { $0.aliases.isEmpty })
     }
 
     @Test("REGISTRY_PROXY_* variables set the proxy block")
@@ -60,9 +93,52 @@ struct ProxyConfigurationTests {
             "REGISTRY_PROXY_REMOTEURL": "https://ghcr.io", "REGISTRY_PROXY_USERNAME": "u", "REGISTRY_PROXY_PASSWORD": "p",
             "REGISTRY_PROXY_TTL": "1h",
         ])
-        #expect(configuration.proxy.defaultHost == "ghcr.io")
+        #expect(configuration.proxy.defaultHost == "docker.io")
+        #expect(configuration.proxy.mirrors.first?.aliases == ["ghcr.io"])
         #expect(configuration.proxy.mirrors.first?.username == "u")
         #expect(configuration.proxy.ttl == 3600)
+    }
+
+    @Test("empty credentials are anonymous, as in Distribution: REGISTRY_PROXY_USERNAME= and PASSWORD=, username: \"\", password:")
+    func emptyCredentials() throws {
+        let environment = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_PROXY_REMOTEURL": "https://registry-1.docker.io", "REGISTRY_PROXY_USERNAME": "", "REGISTRY_PROXY_PASSWORD": "",
+        ])
+        #expect(environment.proxy.mirrors.map(\.username) == [nil] && environment.proxy.mirrors.map(\.password) == [nil])
+        #expect(environment.warnings.isEmpty, "both empty is plain anonymous: \(environment.warnings)")
+
+        let yaml = """
+            proxy:
+              remoteurl: https://registry-1.docker.io
+              username: ""
+              password:
+            mirrors:
+              ghcr.io:
+                remoteurl: https://ghcr.io
+                username: ''
+                password: ''
+              quay.io:
+                remoteurl: https://quay.io
+                username: robot
+                password: ""
+            """
+        let configuration = try ConfigurationLoader.load(yaml: yaml)
+        for mirror in configuration.proxy.mirrors {
+            #expect(mirror.username == nil && mirror.password == nil, "\(mirror.host)")
+        }
+        #expect(configuration.warnings.count == 1, "\(configuration.warnings)")
+        #expect(configuration.warnings.first?.contains("'mirrors.quay.io.username' is set (line 12)") == true, "\(configuration.warnings)")
+
+        let onlyUser = try ConfigurationLoader.load(yaml: "proxy:\n  remoteurl: https://x.io\n  username: me\n")
+        #expect(onlyUser.proxy.mirrors.first?.username == nil)
+        #expect(onlyUser.warnings.contains { $0.contains("'proxy.username' is set (line 3)") && $0.contains("anonymously") })
+        let onlyPassword = try ConfigurationLoader.load(yaml: nil, environment: [
+            "REGISTRY_PROXY_REMOTEURL": "https://x.io", "REGISTRY_PROXY_USERNAME": "", "REGISTRY_PROXY_PASSWORD": "secret",
+        ])
+        #expect(onlyPassword.proxy.mirrors.first?.password == nil)
+        #expect(onlyPassword.warnings.contains { $0.contains("'proxy.password' is set (environment REGISTRY_PROXY_PASSWORD)") })
+        // Empty credentials without an upstream are nothing to complain about; real ones still need remoteurl.
+        #expect(try ConfigurationLoader.load(yaml: nil, environment: ["REGISTRY_PROXY_USERNAME": "", "REGISTRY_PROXY_PASSWORD": ""]).proxy.mirrors.isEmpty)
     }
 
     @Test("malformed proxy settings are refused with the key and line", arguments: [
@@ -75,7 +151,12 @@ struct ProxyConfigurationTests {
         ("mirrors:\n  ghcr.io:\n    remoteurl: https://ghcr.io\n    colour: blue\n", "mirrors.ghcr.io.colour"),
         ("mirrors:\n  bad_host!:\n    remoteurl: https://x\n", "not a registry host"),
         ("mirrors:\n  ghcr.io: https://ghcr.io\n", "mirrors"),
-        ("proxy:\n  remoteurl: https://a.example\nmirrors:\n  a.example:\n    remoteurl: https://b.example\n", "same host"),
+        ("proxy:\n  remoteurl: https://registry-1.docker.io\nmirrors:\n  docker.io:\n    remoteurl: https://b.example\n", "same host"),
+        ("proxy:\n  remoteurl: https://a.example\n  namespace: ghcr.io\nmirrors:\n  ghcr.io:\n    remoteurl: https://b.example\n",
+         "line 3: 'proxy.namespace' ghcr.io is also under 'mirrors'"),
+        ("proxy:\n  remoteurl: https://a.example\n  namespace: not a host\n", "line 3: 'proxy.namespace' must be a registry host"),
+        ("proxy:\n  remoteurl: https://a.example\n  namespace: https://ghcr.io\n", "'proxy.namespace' must be a registry host"),
+        ("proxy:\n  namespace: ghcr.io\n", "'proxy.namespace' needs 'proxy.remoteurl'"),
     ])
     func refused(yaml: String, expected: String) {
         #expect {

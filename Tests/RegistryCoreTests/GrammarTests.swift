@@ -75,3 +75,22 @@ struct TagTests {
         #expect(throws: RegistryError.self) { try Reference(parsing: ".bad") }
     }
 }
+
+@Suite("MediaType")
+struct MediaTypeTests {
+    @Test("accepts RFC 6838 names", arguments: [
+        MediaType.ociManifest, MediaType.dockerManifestList, "application/vnd.oci.image.layer.v1.tar+gzip", "application/json",
+        "text/plain", "application/vnd.cncf.helm.config.v1+json", "a/b", "A1!#$&^_.+-/x", String(repeating: "a", count: 127) + "/b",
+    ])
+    func valid(_ mediaType: String) {
+        #expect(MediaType.isValid(mediaType))
+    }
+
+    @Test("rejects everything else", arguments: [
+        "", "a", "/b", "a/", "a/b/c", "a /b", "a/b ", "a/b; charset=utf-8", #"a/b","x"#, "a/b\u{1}", "a/b\n", "é/b", "-a/b", "a/.b",
+        "a/b\u{0}", String(repeating: "a", count: 128) + "/b", "*/*", "a/b,c/d", "a\"/b",
+    ])
+    func invalid(_ mediaType: String) {
+        #expect(!MediaType.isValid(mediaType))
+    }
+}

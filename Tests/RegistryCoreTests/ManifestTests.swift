@@ -53,6 +53,22 @@ struct ManifestTests {
         #expect(manifest.artifactType == nil)
     }
 
+    @Test("refuses media types that are not RFC 6838 names wherever a manifest declares one", arguments: [
+        "config", "layer", "artifactType", "subject", "descriptorArtifactType",
+    ])
+    func invalidMediaTypes(_ place: String) {
+        let bad = #"application/x","injected":"1"#
+        var object: [String: Any] = [
+            "schemaVersion": 2, "mediaType": MediaType.ociManifest,
+            "config": ["mediaType": place == "config" ? bad : MediaType.ociConfig, "digest": config, "size": 2],
+            "layers": [["mediaType": place == "layer" ? bad : "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer, "size": 3]
+                .merging(place == "descriptorArtifactType" ? ["artifactType": "not a type"] : [:]) { $1 }],
+        ]
+        if place == "artifactType" { object["artifactType"] = "text" }
+        if place == "subject" { object["subject"] = ["mediaType": "a/b/c", "digest": layer, "size": 3] }
+        #expect(throws: RegistryError.self, "\(place)") { try Manifest(parsing: json(object), contentType: MediaType.ociManifest) }
+    }
+
     @Test("refuses what is not a manifest Pier stores", arguments: [
         (#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#, MediaType.ociManifest),
         (#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"x","digest":"sha256:cc","size":1}}"#, MediaType.ociManifest),

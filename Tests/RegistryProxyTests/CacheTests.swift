@@ -231,4 +231,16 @@ struct CacheTests {
             #expect(Self.stored(fixture, kept), "an image pulled within its ttl stays")
         }
     }
+
+    @Test("content cached under a mirror's other name (the proxy block's host before it stood in for docker.io) expires with its ttl")
+    func aliasPrefixExpires() async throws {
+        try await withCache { fixture in
+            Self.addImage(fixture.upstream, "lib/old", tag: "v1", layers: [TestContent.bytes(1000, seed: 700)], seed: 5)
+            _ = try await Prefetcher(cache: fixture.cache).prefetch(ImageReference(parsing: "up.test/lib/old:v1"))
+            try await Task.sleep(for: .milliseconds(20))
+            let standIn = Mirror(host: "docker.io", client: fixture.mirror.client, ttl: .milliseconds(10), aliases: ["up.test"])
+            let report = try await CacheExpiry(registry: fixture.registry, mirrors: [standIn], maxSize: nil, grace: .zero, logger: testLogger).run()
+            #expect(report.expiredManifests == 1, "\(report)")
+        }
+    }
 }

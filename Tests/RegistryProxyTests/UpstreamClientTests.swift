@@ -129,6 +129,25 @@ struct UpstreamClientTests {
         }
     }
 
+    @Test("an empty user name or password is anonymous, as in Distribution: no credentials reach the registry or its token service",
+          arguments: [("", ""), ("alice", ""), ("", "s3cret"), ("alice", nil)] as [(String?, String?)])
+    func emptyCredentialsAreAnonymous(username: String?, password: String?) async throws {
+        try await withUpstream(authentication: .bearer(), configure: { $0.username = username; $0.password = password }) { upstream, client in
+            let digest = upstream.addBlob(repository: "library/app", bytes: [7, 7])
+            let received = try await blobBytes(client, repository: "library/app", digest: digest)
+            #expect(received == [7, 7])
+            #expect(upstream.recordedRequests.allSatisfy { $0.authorization?.hasPrefix("Basic ") != true }, "\(upstream.recordedRequests)")
+        }
+        try await withUpstream(
+            authentication: .basic(username: "bob", password: "pw"), configure: { $0.username = username; $0.password = password }
+        ) { upstream, client in
+            let error = await upstreamError { try await client.headManifest(repository: Self.repository, reference: "x", accept: manifestAccept) }
+            #expect(error?.code == .unauthorized)
+            #expect(error?.message.contains("anonymous access") == true, "\(error?.message ?? "")")
+            #expect(upstream.recordedRequests.allSatisfy { $0.authorization == nil })
+        }
+    }
+
     @Test("basic auth: answers the challenge, then sends credentials up front")
     func basicAuthentication() async throws {
         try await withUpstream(

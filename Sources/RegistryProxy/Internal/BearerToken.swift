@@ -33,21 +33,32 @@ struct TokenResponse: Decodable {
     /// The spec's default lifetime when `expires_in` is absent.
     static let defaultLifetime = 60
 
-    /// The token to send: `token`, or `access_token` (OAuth2-style endpoints send only that one).
+    /// The longest lifetime believed: a token endpoint's `expires_in` is untrusted input.
+    static let maximumLifetime = 24 * 3600
+
+    /// The token to send: `token`, or `access_token` (OAuth2-style endpoints send only that one); `nil` when neither
+    /// is a usable header value (visible ASCII only, at most 64 KiB: it is sent back as `Authorization: Bearer …`).
     var value: String? {
-        if let token, !token.isEmpty { return token }
-        if let accessToken, !accessToken.isEmpty { return accessToken }
+        for candidate in [token, accessToken] {
+            guard let candidate, !candidate.isEmpty else { continue }
+            return Self.isUsable(candidate) ? candidate : nil
+        }
         return nil
+    }
+
+    private static func isUsable(_ token: String) -> Bool {
+        token.utf8.count <= 64 * 1024 && token.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
     /// The token with its usable lifetime measured from `requestedAt`, the moment the token was asked for.
     ///
-    /// `issued_at` is accepted but the lifetime is counted on the local monotonic clock from the request:
-    /// the upstream's wall clock may be skewed, and counting from before the request errs on the early side.
+    /// `expires_in` is taken between 1 s and 24 h. `issued_at` is accepted but the lifetime is counted on the local
+    /// monotonic clock from the request: the upstream's wall clock may be skewed, and counting from before the
+    /// request errs on the early side.
     /// The token is dropped a tenth of its lifetime (at most 10 s) before it expires.
     func bearerToken(requestedAt: ContinuousClock.Instant) -> BearerToken? {
         guard let value else { return nil }
-        let lifetime = max(expiresIn ?? Self.defaultLifetime, 1)
+        let lifetime = min(max(expiresIn ?? Self.defaultLifetime, 1), Self.maximumLifetime)
         let margin = Duration.milliseconds(min(10_000, lifetime * 100))
         return BearerToken(value: value, usableUntil: requestedAt + .seconds(lifetime) - margin)
     }

@@ -89,12 +89,12 @@ extension UpstreamClient {
 
     /// `Basic base64(user:password)`, when credentials are configured.
     private var basicAuthorization: String? {
-        guard let username = configuration.username, let password = configuration.password else { return nil }
+        guard let (username, password) = configuration.credentials else { return nil }
         return "Basic " + Data("\(username):\(password)".utf8).base64EncodedString()
     }
 
     private func refused(status: Int, request: String, credential: Credential?) -> UpstreamError {
-        let who = configuration.username.map { "the credentials of user \($0)" } ?? "anonymous access"
+        let who = configuration.credentials.map { "the credentials of user \($0.username)" } ?? "anonymous access"
         let how =
             switch credential {
             case .bearer: "with a token from its token endpoint"
@@ -170,7 +170,7 @@ extension UpstreamClient {
         let answered = "token endpoint \(realm) of upstream \(configuration.url) answered \(status) for scope \(scope)"
         switch status {
         case 401, 403:
-            let who = configuration.username.map { "the credentials of user \($0)" } ?? "anonymous access"
+            let who = configuration.credentials.map { "the credentials of user \($0.username)" } ?? "anonymous access"
             logger.notice("upstream token endpoint refused credentials", metadata: ["realm": "\(realm)", "status": "\(status)"])
             return UpstreamError(
                 .unauthorized, upstream: configuration.url, status: status,

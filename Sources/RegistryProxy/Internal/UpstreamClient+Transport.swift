@@ -147,7 +147,7 @@ extension UpstreamClient {
         let tooLarge = UpstreamError(
             .tooLarge, upstream: configuration.url, status: Int(response.status.code),
             message: "upstream \(configuration.url) answered \(request) with more than \(limit) bytes")
-        let declared = response.headers.first(name: HeaderName.contentLength).flatMap { Int($0.trimmingSpaces()) }
+        let declared = Self.contentLength(response.headers).map { Int(clamping: $0) }
         if let declared, declared > limit { throw tooLarge }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(min(declared ?? 16384, limit))
@@ -181,7 +181,8 @@ extension UpstreamClient {
             let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: Data(body.readableBytesView)),
             let first = envelope.errors?.first
         {
-            detail = ": " + [first.code, first.message].compactMap { $0 }.joined(separator: " ").prefix(300)
+            // The upstream's words go into Pier's messages and logs: printable characters only.
+            detail = ": " + Self.printable([first.code, first.message].compactMap { $0 }.joined(separator: " "), limit: 300)
         }
         let answered = "upstream \(configuration.url) answered \(status) for \(request)\(detail)"
         switch status {
@@ -196,18 +197,29 @@ extension UpstreamClient {
         }
     }
 
-    /// The path (with query) of the `rel="next"` target of a `Link` header, when it is on this upstream.
+    /// The path (with query, relative to the upstream's URL) of the `rel="next"` target of a `Link` header.
+    ///
+    /// A relative target resolves against `requestURL`, the page that carried the header. It is followed only when it
+    /// names the same list (`listPath`) on this upstream: a hostile upstream cannot send Pier to another host, or to
+    /// another path of its own API, with the mirror's credentials.
     // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-tags (Link: <url>; rel="next")
-    func nextPagePath(fromLink link: String) -> String? {
-        for part in link.split(separator: ",") {
-            guard part.contains("rel=\"next\"") || part.contains("rel=next"),
-                let open = part.firstIndex(of: "<"), let close = part[open...].firstIndex(of: ">")
-            else { continue }
-            let target = String(part[part.index(after: open)..<close])
-            guard let absolute = UpstreamURL.resolve(target, against: configuration.url),
-                UpstreamURL.sameOrigin(absolute, configuration.url)
-            else { return nil }
-            return UpstreamURL.pathAndQuery(absolute)
+    func nextPagePath(fromLink link: String, requestURL: String, listPath: String) -> String? {
+        var rest = Substring(link)
+        while let open = rest.firstIndex(of: "<"), let close = rest[open...].firstIndex(of: ">") {
+            let target = String(rest[rest.index(after: open)..<close])
+            let parameters = rest[rest.index(after: close)...].prefix { $0 != "<" }.lowercased()
+            rest = rest[rest.index(after: close)...]
+            guard parameters.contains("rel=\"next\"") || parameters.contains("rel=next") else { continue }
+            guard let absolute = UpstreamURL.resolve(target, against: requestURL), UpstreamURL.sameOrigin(absolute, configuration.url),
+                let next = URLComponents(string: absolute), let base = URLComponents(string: configuration.url),
+                next.percentEncodedPath == base.percentEncodedPath + listPath
+            else {
+                logger.warning("upstream's next page is not this tag list on this upstream; not followed", metadata: [
+                    "link": "\(Self.printable(link, limit: 300))", "list": "\(listPath)",
+                ])
+                return nil
+            }
+            return listPath + (next.percentEncodedQuery.map { "?" + $0 } ?? "")
         }
         return nil
     }

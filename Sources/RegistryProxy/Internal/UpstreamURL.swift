@@ -55,14 +55,6 @@ enum UpstreamURL {
         return text + components.percentEncodedPath
     }
 
-    /// The path of `url` with its query, for messages about registry API requests (their queries hold no secrets).
-    static func pathAndQuery(_ url: String) -> String {
-        guard let components = URLComponents(string: url) else { return url }
-        var text = components.percentEncodedPath
-        if let query = components.percentEncodedQuery { text += "?" + query }
-        return text
-    }
-
     private struct Origin: Equatable {
         var scheme: String
         var host: String

@@ -108,6 +108,49 @@ struct MirrorTests {
         }
     }
 
+    @Test("containerd as docker.io's mirror in front of a Distribution-style single proxy block: ctr pulls docker.io/library/busybox through pier (?ns=docker.io)")
+    func containerdDockerHubMirror() async throws {
+        try await Teardown.with { teardown in
+            // `proxy: {remoteurl: http://127.0.0.1:…}` and nothing else, as a Distribution mirror is configured.
+            let (layout, pier) = try await Self.startBusyboxMirror(teardown, label: "mirror-ctr-hub")
+            let image = layout["busybox"].manifests[0]
+            let containerd = try await ContainerdDaemon.start()
+            await teardown.add { await containerd.stop() }
+
+            try await TemporaryDirectory.with("mirror-hub-hosts") { directory in
+                let hostDirectory = directory.appending("docker.io")
+                try FileManager.default.createDirectory(at: hostDirectory, withIntermediateDirectories: true)
+                // Docker Hub itself is unreachable here: a 404 from pier would make containerd fall back to it and fail.
+                let hosts = """
+                    server = "https://registry-1.docker.io"
+
+                    [host."http://\(pier.host)"]
+                      capabilities = ["pull", "resolve"]
+
+                    """
+                try Data(hosts.utf8).write(to: hostDirectory.appending(path: "hosts.toml"))
+                try await containerd.ctr(["images", "pull", "--hosts-dir", directory.path, "docker.io/library/busybox:latest"], also: [pier]).check()
+            }
+
+            let listing = try await containerd.ctr(["images", "ls"]).check().standardOutput
+            #expect(listing.contains("docker.io/library/busybox:latest"), "ctr images ls:\n\(listing)")
+            for blob in [image.config] + image.layers {
+                let content = try await containerd.ctr(["content", "get", blob.digest]).check()
+                #expect(content.standardOutputData == (try layout.blob(blob.digest)), "blob \(blob)")
+            }
+            let served = pier.accessLog().filter { $0.userAgent.contains("containerd") && $0.path.hasPrefix("/v2/library/busybox/") }
+            #expect(served.contains { $0.path == "/v2/library/busybox/manifests/latest" && $0.status == 200 }, "pier served: \(served)")
+            for layer in image.layers {
+                #expect(served.contains { $0.method == "GET" && $0.path == "/v2/library/busybox/blobs/\(layer.digest)" && $0.status == 200 })
+            }
+            // ?ns=docker.io, the docker.io/ prefix and Docker's plain name are one cache.
+            #expect(try await Self.catalog(pier) == ["docker.io/library/busybox"])
+            let byPrefix = try await pier.api.manifest("docker.io/library/busybox", "latest")
+            #expect(byPrefix.status == 200 && byPrefix.header("OCI-Namespace") == "docker.io")
+            try await Self.expectCleanStop(pier)
+        }
+    }
+
     @Test("Docker Engine with registry-mirrors pulls and runs docker.io/library/busybox from pier's default upstream")
     func dockerRegistryMirror() async throws {
         try await Teardown.with { teardown in
