@@ -81,6 +81,17 @@ enum SQLiteSchema {
             // Counting a repository's open sessions, for the cap on them.
             try db.execute(sql: "CREATE INDEX uploads_repository ON uploads(repository);")
         }
+        migrator.registerMigration("v4-cached-referrers") { db in
+            // The referrers an upstream listed for a cached manifest (a JSON array of descriptors), served while the
+            // upstream fails; deleted with the manifest.
+            try db.execute(sql: """
+                CREATE TABLE cached_referrers (
+                    manifest_id INTEGER PRIMARY KEY REFERENCES manifests(id) ON DELETE CASCADE,
+                    content BLOB NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }
