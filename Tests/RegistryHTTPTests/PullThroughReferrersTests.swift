@@ -7,7 +7,7 @@ import RegistryTesting
 import Testing
 
 /// The referrers API of mirrored repositories (signatures, SBOMs, attestations) against a fake upstream: passed through,
-/// filtered, read from the referrers tag schema, and served from the cache when the upstream fails.
+/// filtered, read from the referrers tag schema, served from the cache when the upstream fails, and prefetched.
 @Suite("Pull-through cache: referrers")
 struct PullThroughReferrersTests {
     static let signatureType = "application/vnd.example.signature.v1+json"
@@ -198,6 +198,27 @@ struct PullThroughReferrersTests {
             upstream.setReferrersBody(Array("not json".utf8), repository: "team/app", subject: signed.image.digest)
             let stale = try await Self.list(client, path)
             #expect(stale.status == 200 && stale.digests == [signed.signature])
+        }
+    }
+
+    @Test("prefetch with referrers brings an image's signature and SBOM along, and they are served while the upstream is down")
+    func prefetchReferrers() async throws {
+        try await PullThroughTests().withMirror { upstream, client in
+            let signed = Self.addSignedImage(upstream)
+            let token: HTTPFields = [.authorization: "Bearer \(PullThroughTests.adminToken)"]
+            let body = Array(#"{"images":["upstream.test/team/app:v1"],"referrers":true}"#.utf8)
+            let done = try await client.send(.post, "/admin/prefetch", headers: token, body: body)
+            #expect(done.status == .ok, "\(String(buffer: done.body))")
+            #expect(String(buffer: done.body).contains(#""referrers":2"#), "\(String(buffer: done.body))")
+            #expect(upstream.requests(method: "GET", path: "/v2/team/app/blobs/\(signed.signatureLayer)") == 1)
+            upstream.failAlways(with: .status(503, retryAfter: 0))
+            let listing = try await Self.list(client, "/v2/upstream.test/team/app/referrers/\(signed.image.digest)")
+            #expect(listing.digests == [signed.signature, signed.sbom])
+            for digest in [signed.signature, signed.sbom] {
+                let manifest = try await client.send(.get, "/v2/upstream.test/team/app/manifests/\(digest)", headers: [.accept: MediaType.ociManifest])
+                #expect(manifest.status == .ok)
+            }
+            #expect(try await client.send(.get, "/v2/upstream.test/team/app/blobs/\(signed.signatureLayer)").status == .ok)
         }
     }
 }
