@@ -134,9 +134,11 @@ public struct Configuration: Sendable, Equatable {
         public var platforms: [String]
         /// The most tags fetched per repository and run.
         public var maximumTags: Int
+        /// Whether each image's referrers (signatures, SBOMs, attestations) are fetched too (`referrers: true`).
+        public var referrers: Bool
 
         public init(name: String, host: String, repositories: [String], tagPattern: String? = nil, interval: TimeInterval = 3600,
-                    platforms: [String] = [], maximumTags: Int = 100) {
+                    platforms: [String] = [], maximumTags: Int = 100, referrers: Bool = false) {
             self.name = name
             self.host = host
             self.repositories = repositories
@@ -144,6 +146,7 @@ public struct Configuration: Sendable, Equatable {
             self.interval = interval
             self.platforms = platforms
             self.maximumTags = maximumTags
+            self.referrers = referrers
         }
     }
 

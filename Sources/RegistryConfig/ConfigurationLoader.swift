@@ -411,7 +411,7 @@ public enum ConfigurationLoader {
         }
     }
 
-    /// `sync.<name>.{upstream, repositories, tags, interval, platforms, maxtags}`.
+    /// `sync.<name>.{upstream, repositories, tags, interval, platforms, maxtags, referrers}`.
     private static func syncRules(from entries: [String: Entry], mirrors proxy: Configuration.Proxy, file: String) throws -> [Configuration.SyncRule] {
         var byName: [String: [String: Entry]] = [:]
         for (key, entry) in entries where key.hasPrefix("sync.") {
@@ -441,8 +441,8 @@ public enum ConfigurationLoader {
                 case .complex: throw ConfigurationError("\(file): \(entry.origin): 'sync.\(name).\(key)' must be a list of names")
                 }
             }
-            for (key, entry) in settings where !["upstream", "repositories", "tags", "interval", "platforms", "maxtags"].contains(key) {
-                throw ConfigurationError("\(file): \(entry.origin): unknown sync setting 'sync.\(name).\(key)' (known: upstream, repositories, tags, interval, platforms, maxtags)")
+            for (key, entry) in settings where !["upstream", "repositories", "tags", "interval", "platforms", "maxtags", "referrers"].contains(key) {
+                throw ConfigurationError("\(file): \(entry.origin): unknown sync setting 'sync.\(name).\(key)' (known: upstream, repositories, tags, interval, platforms, maxtags, referrers)")
             }
             let host = try scalar("upstream")?.lowercased() ?? proxy.defaultHost
             guard let host, proxy.mirrors.contains(where: { $0.host == host || $0.aliases.contains(host) }) else {
@@ -471,6 +471,13 @@ public enum ConfigurationLoader {
                     throw ConfigurationError("\(file): \(origin): 'sync.\(name).maxtags' must be a positive number")
                 }
                 rule.maximumTags = count
+            }
+            if let text = try scalar("referrers") {
+                switch text.lowercased() {
+                case "true", "yes", "on", "1": rule.referrers = true
+                case "false", "no", "off", "0": rule.referrers = false
+                default: throw ConfigurationError("\(file): \(origin): 'sync.\(name).referrers' must be true or false, not '\(text)'")
+                }
             }
             rules.append(rule)
         }

@@ -16,6 +16,8 @@ struct AdminController: Sendable {
     struct PrefetchRequest: Decodable {
         var images: [String]
         var platforms: [String]?
+        /// Whether each image's referrers (signatures, SBOMs, attestations) are fetched too.
+        var referrers: Bool?
     }
 
     /// One image's outcome.
@@ -24,6 +26,7 @@ struct AdminController: Sendable {
         var digest: String?
         var manifests: Int?
         var blobs: Int?
+        var referrers: Int?
         var fetchedBytes: Int64?
         var error: String?
     }
@@ -50,7 +53,7 @@ struct AdminController: Sendable {
         do {
             wanted = try JSONDecoder().decode(PrefetchRequest.self, from: Data(body.readableBytesView))
         } catch {
-            throw RegistryError(.unsupported, status: 400, message: #"the body must be {"images": ["docker.io/library/alpine:3.20", …], "platforms": [optional]}"#)
+            throw RegistryError(.unsupported, status: 400, message: #"the body must be {"images": ["docker.io/library/alpine:3.20", …], "platforms": [optional], "referrers": optional true}"#)
         }
         guard !wanted.images.isEmpty, wanted.images.count <= 100 else {
             throw RegistryError(.sizeInvalid, message: "give between 1 and 100 images")
@@ -59,9 +62,11 @@ struct AdminController: Sendable {
         var results: [PrefetchResult] = []
         for image in wanted.images {
             do {
-                let summary = try await prefetcher.prefetch(try ImageReference(parsing: image), platforms: wanted.platforms ?? [])
+                let summary = try await prefetcher.prefetch(
+                    try ImageReference(parsing: image), platforms: wanted.platforms ?? [], referrers: wanted.referrers ?? false)
                 results.append(PrefetchResult(image: image, digest: summary.digest?.description, manifests: summary.manifests,
-                                              blobs: summary.blobs, fetchedBytes: summary.fetchedBytes))
+                                              blobs: summary.blobs, referrers: wanted.referrers == true ? summary.referrers : nil,
+                                              fetchedBytes: summary.fetchedBytes))
             } catch let error as RegistryError {
                 results.append(PrefetchResult(image: image, error: error.message))
             } catch {

@@ -46,9 +46,15 @@ struct ListingController: Sendable {
 
     /// GET `/v2/<name>/referrers/<digest>?artifactType=`: always an image index, never 404.
     // https://github.com/opencontainers/distribution-spec/blob/main/spec.md#listing-referrers
-    func listReferrers(_ request: Request, repository: RepositoryName, subject: Digest) async throws -> Response {
+    /// - Parameter route: the upstream when the repository is mirrored: its referrers are the upstream's.
+    func listReferrers(_ request: Request, repository: RepositoryName, subject: Digest, route: MirrorRoute? = nil) async throws -> Response {
         let artifactType = request.query("artifactType").flatMap { $0.isEmpty ? nil : $0 }
-        let descriptors = try await registry.referrers(of: subject, in: repository, artifactType: artifactType)
+        let descriptors: [Descriptor]
+        if let route, let pullThrough {
+            descriptors = try await pullThrough.referrers(of: subject, route: route, artifactType: artifactType)
+        } else {
+            descriptors = try await registry.referrers(of: subject, in: repository, artifactType: artifactType)
+        }
         let index = ReferrersIndex(manifests: descriptors)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

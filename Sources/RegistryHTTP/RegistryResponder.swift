@@ -224,7 +224,7 @@ public struct RegistryResponder: HTTPResponder {
             response = try await listings.listTags(request, repository: (try? RepositoryName(parsing: name)) ?? route.repository, route: route)
         case .referrers(_, let digest):
             guard !head else { throw RegistryError(.unsupported, status: 405, message: "method HEAD not allowed here") }
-            response = try await listings.listReferrers(request, repository: route.repository, subject: try Digest(parsing: digest))
+            response = try await listings.listReferrers(request, repository: route.repository, subject: try Digest(parsing: digest), route: route)
         default:
             throw RegistryError(.unsupported, status: 405, message: "method \(request.method) not allowed here")
         }

@@ -63,6 +63,32 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func cacheReferrers(_ referrers: [Descriptor], of subject: Digest, in repository: RepositoryName) async throws -> Bool {
+        let content = try JSONEncoder().encode(referrers)
+        return try await write { db in
+            guard let manifestID = try Int64.fetchOne(db.cachedStatement(sql: """
+                SELECT m.id FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?
+                """), arguments: [repository.value, subject.description])
+            else { return false }
+            try Self.execute(db, """
+                INSERT INTO cached_referrers (manifest_id, content, updated_at) VALUES (?, ?, ?)
+                ON CONFLICT (manifest_id) DO UPDATE SET content = excluded.content, updated_at = excluded.updated_at
+                """, [manifestID, content, Self.now()])
+            return true
+        }
+    }
+
+    public func cachedReferrers(of subject: Digest, in repository: RepositoryName) async throws -> [Descriptor]? {
+        let content = try await read(singleStatement: true) { db in
+            try Data.fetchOne(db.cachedStatement(sql: """
+                SELECT c.content FROM cached_referrers c JOIN manifests m ON m.id = c.manifest_id
+                JOIN repositories r ON r.id = m.repository_id WHERE r.name = ? AND m.digest = ?
+                """), arguments: [repository.value, subject.description])
+        }
+        // What this store wrote; unreadable would mean a damaged row, which is as good as none.
+        return content.flatMap { try? JSONDecoder().decode([Descriptor].self, from: $0) }
+    }
+
     static func arguments(_ values: [any DatabaseValueConvertible & Sendable]) -> StatementArguments {
         StatementArguments(values.map { $0 as (any DatabaseValueConvertible)? })
     }

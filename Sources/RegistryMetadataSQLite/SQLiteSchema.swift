@@ -90,6 +90,17 @@ enum SQLiteSchema {
                 ALTER TABLE uploads ADD COLUMN digest TEXT;
                 """)
         }
+        migrator.registerMigration("v5-cached-referrers") { db in
+            // The referrers an upstream listed for a cached manifest (a JSON array of descriptors), served while the
+            // upstream fails; deleted with the manifest.
+            try db.execute(sql: """
+                CREATE TABLE cached_referrers (
+                    manifest_id INTEGER PRIMARY KEY REFERENCES manifests(id) ON DELETE CASCADE,
+                    content BLOB NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

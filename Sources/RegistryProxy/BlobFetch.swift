@@ -32,6 +32,10 @@ public final class BlobFetch: Sendable {
         var verified = false
         var outcome: Outcome = .running
         var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Other repositories to link the blob into once it is stored: their upstreams confirmed they hold it.
+        var linkTargets: Set<RepositoryName> = []
+        /// The fetch has taken ``linkTargets``: a repository asking later links the blob itself.
+        var linkTargetsTaken = false
 
         var isRunning: Bool {
             if case .running = outcome { return true }
@@ -52,13 +56,16 @@ public final class BlobFetch: Sendable {
     }
 
     public let digest: Digest
+    /// The repository the fetch was started for, whose upstream serves the bytes.
+    public let repository: RepositoryName
     let state = Mutex(State())
     /// The most bytes kept in memory for readers; more than the writer can lag behind, so that a reader that falls
     /// out of the window always finds its bytes on disk.
     static let windowCapacity = 12 * 1024 * 1024
 
-    init(digest: Digest) {
+    init(digest: Digest, repository: RepositoryName) {
         self.digest = digest
+        self.repository = repository
     }
 
     /// The blob's size, once the upstream has answered (or the fetch has ended).
@@ -97,6 +104,29 @@ public final class BlobFetch: Sendable {
 
     func verified() {
         update { $0.verified = true }
+    }
+
+    /// Asks for the blob to be linked into `repository` too once stored (that repository's upstream has confirmed
+    /// it holds the blob). False when the fetch has already linked its repositories: the caller links it itself.
+    func link(also repository: RepositoryName) -> Bool {
+        state.withLock { state in
+            guard !state.linkTargetsTaken else { return false }
+            state.linkTargets.insert(repository)
+            return true
+        }
+    }
+
+    /// Whether `repository`'s upstream has confirmed the blob: the fetch's own repository, or one that joined it.
+    func isConfirmed(for repository: RepositoryName) -> Bool {
+        repository == self.repository || state.withLock { $0.linkTargets.contains(repository) }
+    }
+
+    /// The repositories to link the blob into besides ``repository``; later askers link it themselves.
+    func takeLinkTargets() -> Set<RepositoryName> {
+        state.withLock { state in
+            state.linkTargetsTaken = true
+            return state.linkTargets
+        }
     }
 
     func finish(_ outcome: Outcome) {

@@ -20,11 +20,13 @@ public struct CacheSync: Sendable {
     let tagPattern: String?
     let platforms: [String]
     let maximumTags: Int
+    /// Whether each image's referrers (signatures, SBOMs, attestations) are fetched too.
+    let referrers: Bool
     let logger: Logger
 
     public init(
         name: String, cache: PullThroughCache, host: String, repositories: [String], tagPattern: String?, platforms: [String],
-        maximumTags: Int, logger: Logger
+        maximumTags: Int, referrers: Bool = false, logger: Logger
     ) {
         self.name = name
         self.prefetcher = Prefetcher(cache: cache)
@@ -33,6 +35,7 @@ public struct CacheSync: Sendable {
         self.tagPattern = tagPattern
         self.platforms = platforms
         self.maximumTags = maximumTags
+        self.referrers = referrers
         self.logger = logger
     }
 
@@ -63,7 +66,8 @@ public struct CacheSync: Sendable {
             for tag in tags.suffix(maximumTags) {
                 guard let parsed = Tag(tag) else { continue }
                 do {
-                    let summary = try await prefetcher.prefetch(ImageReference(host: host, name: repository, reference: .tag(parsed)), platforms: platforms)
+                    let summary = try await prefetcher.prefetch(
+                        ImageReference(host: host, name: repository, reference: .tag(parsed)), platforms: platforms, referrers: referrers)
                     report.tags += 1
                     report.fetchedBytes += summary.fetchedBytes
                 } catch {

@@ -74,9 +74,14 @@ public struct Prefetcher: Sendable {
         public var fetchedBlobs = 0
         public var fetchedBytes: Int64 = 0
         public var cachedBytes: Int64 = 0
+        /// Referrer manifests fetched (signatures, SBOMs, attestations), when asked for.
+        public var referrers = 0
         /// The top-level manifest's digest.
         public var digest: Digest?
     }
+
+    /// How many levels of referrers a prefetch follows: an image's, theirs (a signature of an SBOM), and one more.
+    static let referrerDepth = 3
 
     public let cache: PullThroughCache
 
@@ -86,17 +91,26 @@ public struct Prefetcher: Sendable {
 
     /// Fetches `image` (for an index: every listed manifest, or those of `platforms` such as `linux/amd64`) and all
     /// its blobs into the cache.
-    public func prefetch(_ image: ImageReference, platforms: [String] = [], progress: @Sendable (Event) -> Void = { _ in }) async throws -> Summary {
+    /// - Parameter referrers: also fetch the referrers the upstream lists for each manifest fetched (signatures,
+    ///   SBOMs, attestations: whole, whatever `platforms` says), and their referrers, ``referrerDepth`` levels deep.
+    public func prefetch(
+        _ image: ImageReference, platforms: [String] = [], referrers: Bool = false, progress: @Sendable (Event) -> Void = { _ in }
+    ) async throws -> Summary {
         let route = try cache.route(host: image.host, name: image.name)
         var summary = Summary()
         let top = try await cache.manifest(image.reference, route: route, withContent: true)
         summary.digest = top.digest
-        try await fetch(top, route: route, platforms: platforms, summary: &summary, progress: progress)
+        var seen: Set<Digest> = [top.digest]
+        try await fetch(
+            top, route: route, platforms: platforms, referrerDepth: referrers ? Self.referrerDepth : 0, seen: &seen, summary: &summary,
+            progress: progress
+        )
         return summary
     }
 
     private func fetch(
-        _ stored: StoredManifest, route: MirrorRoute, platforms: [String], summary: inout Summary, progress: @Sendable (Event) -> Void
+        _ stored: StoredManifest, route: MirrorRoute, platforms: [String], referrerDepth: Int, seen: inout Set<Digest>, summary: inout Summary,
+        progress: @Sendable (Event) -> Void
     ) async throws {
         summary.manifests += 1
         progress(.manifest(stored.digest, mediaType: stored.mediaType))
@@ -106,11 +120,26 @@ public struct Prefetcher: Sendable {
             let index = try JSONDecoder().decode(Index.self, from: Data(content))
             for entry in index.manifests where Self.matches(entry.platform, platforms) {
                 let child = try await cache.manifest(.digest(entry.digest), route: route, withContent: true)
-                try await fetch(child, route: route, platforms: platforms, summary: &summary, progress: progress)
+                try await fetch(
+                    child, route: route, platforms: platforms, referrerDepth: referrerDepth, seen: &seen, summary: &summary, progress: progress)
             }
-            return
+        } else {
+            try await fetchBlobs(of: content, mediaType: stored.mediaType, route: route, summary: &summary, progress: progress)
         }
-        let manifest = try Manifest(parsing: content, contentType: stored.mediaType)
+        guard referrerDepth > 0 else { return }
+        // A referrer of a type Pier cannot store (an artifact manifest of an OCI 1.1 draft) is left where it is.
+        let referrers = try await cache.referrers(of: stored.digest, route: route, artifactType: nil)
+        for referrer in referrers where MediaType.manifestTypes.contains(referrer.mediaType) && seen.insert(referrer.digest).inserted {
+            summary.referrers += 1
+            let manifest = try await cache.manifest(.digest(referrer.digest), route: route, withContent: true)
+            try await fetch(manifest, route: route, platforms: [], referrerDepth: referrerDepth - 1, seen: &seen, summary: &summary, progress: progress)
+        }
+    }
+
+    private func fetchBlobs(
+        of content: [UInt8], mediaType: String, route: MirrorRoute, summary: inout Summary, progress: @Sendable (Event) -> Void
+    ) async throws {
+        let manifest = try Manifest(parsing: content, contentType: mediaType)
         for digest in manifest.blobs {
             summary.blobs += 1
             switch try await cache.blob(digest, route: route) {

@@ -14,26 +14,33 @@ extension PullThroughCache {
         case arriving(BlobFetch, size: Int64)
     }
 
-    /// A blob of a mirrored repository: from the store, linked from anywhere in the registry, or fetched from the
-    /// upstream (one fetch for all concurrent askers, streamed to them as it arrives).
+    /// A blob of a mirrored repository: from the store when linked to the repository; stored for another repository
+    /// and linked here once this repository's upstream confirms it; or fetched from the upstream (one fetch for all
+    /// concurrent askers, streamed to them as it arrives).
     public func blob(_ digest: Digest, route: MirrorRoute) async throws -> CachedBlob {
         if let info = try? await registry.blob(digest, in: route.repository) {
             ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
             return .stored(info)
         }
-        if let info = try await registry.linkStoredBlob(digest, into: route.repository) {
+        // A fetch this repository's upstream has confirmed links the blob here as it ends: no need to ask again.
+        let confirmedFetch = blobFetches.withLock { $0[digest] }.map { $0.isConfirmed(for: route.repository) } ?? false
+        if !confirmedFetch, let info = try await linkConfirmed(digest, route: route) {
             ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
             return .stored(info)
         }
         let (fetch, isNew) = blobFetches.withLock { fetches -> (BlobFetch, Bool) in
             if let running = fetches[digest] { return (running, false) }
-            let fetch = BlobFetch(digest: digest)
+            let fetch = BlobFetch(digest: digest, repository: route.repository)
             fetches[digest] = fetch
             return (fetch, true)
         }
         if isNew {
             // Not a child of the request: the cache fills even if the client that asked first goes away.
             Task { await self.download(fetch, route: route) }
+        } else if !fetch.isConfirmed(for: route.repository) {
+            // A fetch for another repository: joined only once this repository's upstream confirms the blob.
+            _ = try await confirm(digest, size: nil, route: route)
+            if !fetch.link(also: route.repository) { _ = await fetch.wait { !$0.isRunning } }
         }
         let answer = await fetch.waitForResponse()
         if case .failed = answer.outcome {
@@ -61,20 +68,29 @@ extension PullThroughCache {
         }
     }
 
-    /// The size of a blob of a mirrored repository, for a HEAD: from the store or a fetch under way, else from an
-    /// upstream HEAD — a HEAD does not download the blob (clients check for blobs they may never pull).
+    /// The size of a blob of a mirrored repository, for a HEAD: from the store or a fetch under way for the
+    /// repository, else from an upstream HEAD — a HEAD does not download the blob (clients check for blobs they may
+    /// never pull). A blob stored for another repository is linked here when the upstream HEAD confirms it.
     public func blobSize(_ digest: Digest, route: MirrorRoute) async throws -> Int64 {
         if let info = try? await registry.blob(digest, in: route.repository) {
             ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
             return info.size
         }
-        if let info = try await registry.linkStoredBlob(digest, into: route.repository) {
+        let running = blobFetches.withLock { $0[digest] }
+        if let running, running.isConfirmed(for: route.repository), let size = running.size { return size }
+        if let info = try await linkConfirmed(digest, route: route) {
             ProxyMetrics.request(route.mirror, kind: "blob", result: "hit")
             return info.size
         }
-        if let size = blobFetches.withLock({ $0[digest] })?.size { return size }
         do {
-            if let size = try await route.mirror.client.headBlob(repository: route.upstreamRepository, digest: digest) { return size }
+            if let size = try await route.mirror.client.headBlob(repository: route.upstreamRepository, digest: digest) {
+                // Confirmed: a fetch under way for another repository links the blob here too once stored (or, when
+                // it is linking already, this request does once it has).
+                if let running, !running.link(also: route.repository), case .stored = await running.wait(until: { !$0.isRunning }).outcome {
+                    _ = try? await registry.linkStoredBlob(digest, into: route.repository)
+                }
+                return size
+            }
         } catch {
             ProxyMetrics.upstreamError(route.mirror, error)
             throw error.registryError(notFound: .blobUnknown(digest))
@@ -93,7 +109,8 @@ extension PullThroughCache {
         var fill: BlobFill?
         do {
             // A fetch that finished just before this one was registered has stored the blob already.
-            if let info = try await registry.linkStoredBlob(digest, into: route.repository) {
+            if let info = try await linkConfirmed(digest, route: route) {
+                for repository in fetch.takeLinkTargets() { _ = try? await registry.linkStoredBlob(digest, into: repository) }
                 end(fetch, .stored(info))
                 return
             }
@@ -153,6 +170,7 @@ extension PullThroughCache {
             }
             let info = try await registry.finishFill(current, as: digest, hashedBy: hasher)
             fill = nil
+            for repository in fetch.takeLinkTargets() { _ = try? await registry.linkStoredBlob(digest, into: repository) }
             ProxyMetrics.fetched(route.mirror, bytes: info.size)
             logger.info("cached a blob", metadata: ["repository": "\(route.repository)", "digest": "\(digest)", "size": "\(info.size)"])
             end(fetch, .stored(info))
@@ -164,6 +182,40 @@ extension PullThroughCache {
             ])
             end(fetch, .failed(error))
         }
+    }
+
+    /// A blob stored for other repositories, linked into `route`'s once its upstream confirms it holds the blob;
+    /// `nil` when the blob is not stored at all.
+    private func linkConfirmed(_ digest: Digest, route: MirrorRoute) async throws -> BlobInfo? {
+        guard let stored = try await registry.metadata.blob(digest) else { return nil }
+        _ = try await confirm(digest, size: stored.size, route: route)
+        return try await registry.linkStoredBlob(digest, into: route.repository)
+    }
+
+    /// Asks `route`'s upstream with a HEAD (nothing is downloaded) whether its repository holds `digest`.
+    ///
+    /// A blob cached from one repository is served under another only after this, as Distribution's proxy links a
+    /// blob into a repository only once that repository's upstream has served it: otherwise any name would serve
+    /// any cached blob (and, with access rules, a blob of a repository a user may not pull would reach them under
+    /// a name they may), and every such name would enter the catalog.
+    /// - Parameter size: the stored blob's size, which the upstream's must match when it gives one.
+    /// - Returns: the size the upstream gives, if any.
+    /// - Throws: `BLOB_UNKNOWN` when the upstream does not have the blob there, else the upstream's failure.
+    private func confirm(_ digest: Digest, size: Int64?, route: MirrorRoute) async throws -> Int64? {
+        let upstreamSize: Int64?
+        do {
+            upstreamSize = try await route.mirror.client.headBlob(repository: route.upstreamRepository, digest: digest)
+        } catch {
+            ProxyMetrics.upstreamError(route.mirror, error)
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "failed")
+            throw error.registryError(notFound: .blobUnknown(digest))
+        }
+        if let size, let upstreamSize, size != upstreamSize {
+            ProxyMetrics.request(route.mirror, kind: "blob", result: "failed")
+            throw RegistryError(.unknown, status: 502, message:
+                "upstream \(route.mirror.client.configuration.url) gives blob \(digest) a size of \(upstreamSize) bytes, not \(size)")
+        }
+        return upstreamSize
     }
 
     private func end(_ fetch: BlobFetch, _ outcome: BlobFetch.Outcome) {

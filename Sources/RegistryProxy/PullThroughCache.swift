@@ -213,7 +213,7 @@ public final class PullThroughCache: Sendable {
         }
     }
 
-    private func isFresh(_ key: String) -> Bool {
+    func isFresh(_ key: String) -> Bool {
         let now = ContinuousClock.now
         if let failed = failedChecks.withLock({ $0[key] }), now - failed < Self.failedCheckBackoff { return true }
         guard let checked = revalidated.withLock({ $0[key] }) else { return false }
@@ -223,7 +223,7 @@ public final class PullThroughCache: Sendable {
     /// How long a tag whose check failed is served from the cache without asking its upstream again.
     static let failedCheckBackoff: Duration = .seconds(10)
 
-    private func markFresh(_ key: String) {
+    func markFresh(_ key: String) {
         let now = ContinuousClock.now
         revalidated.withLock { revalidated in
             if revalidated.count >= Self.maximumRemembered {

@@ -182,7 +182,7 @@ public struct PierServer: Sendable {
             for rule in configuration.proxy.syncRules {
                 let sync = CacheSync(
                     name: rule.name, cache: pullThrough, host: rule.host, repositories: rule.repositories, tagPattern: rule.tagPattern,
-                    platforms: rule.platforms, maximumTags: rule.maximumTags, logger: logger
+                    platforms: rule.platforms, maximumTags: rule.maximumTags, referrers: rule.referrers, logger: logger
                 )
                 services.append(CacheSyncService(sync: sync, interval: .milliseconds(Int64(rule.interval * 1000)), logger: logger))
             }

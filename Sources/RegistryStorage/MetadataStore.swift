@@ -141,4 +141,12 @@ public protocol MetadataStore: Sendable {
     /// Stored blobs that no manifest references and that are linked only into repositories under `prefixes`, at most
     /// `limit`: cached bytes that expiry has freed.
     func unreferencedBlobs(linkedOnlyUnder prefixes: [String], limit: Int) async throws -> [Digest]
+
+    /// Records the referrers an upstream listed for `subject` in a mirrored `repository`, replacing what was recorded.
+    /// The record lives as long as `subject`'s manifest stays in `repository` (it goes with it); false, and nothing
+    /// recorded, when that manifest is not there.
+    func cacheReferrers(_ referrers: [Descriptor], of subject: Digest, in repository: RepositoryName) async throws -> Bool
+
+    /// The referrers last recorded by ``cacheReferrers(_:of:in:)`` for `subject` in `repository`; `nil` when none are.
+    func cachedReferrers(of subject: Digest, in repository: RepositoryName) async throws -> [Descriptor]?
 }

@@ -75,7 +75,8 @@ extension Registry {
     }
 
     /// Links a blob stored anywhere in the registry into `repository`, without the writable check of a mount
-    /// (a read-only registry still fills its cache).
+    /// (a read-only registry still fills its cache). The caller has made sure the repository may have it: for a
+    /// mirrored repository, its upstream confirmed it holds the blob.
     public func linkStoredBlob(_ digest: Digest, into repository: RepositoryName) async throws -> BlobInfo? {
         try await metadata.mountBlob(digest, into: repository, from: nil)
     }

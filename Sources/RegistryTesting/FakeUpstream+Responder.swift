@@ -19,6 +19,7 @@ struct FakeUpstreamResponder: HTTPResponder {
 extension HTTPField.Name {
     static let dockerContentDigest = HTTPField.Name("Docker-Content-Digest")!
     static let link = HTTPField.Name("Link")!
+    static let ociFiltersApplied = HTTPField.Name("OCI-Filters-Applied")!
 }
 
 extension FakeUpstream {
@@ -83,6 +84,10 @@ extension FakeUpstream {
         if route.hasSuffix("/tags/list") {
             let repository = String(route.dropLast("/tags/list".count))
             return authenticate(request, repository: repository) ?? tags(request, repository: repository)
+        }
+        if let range = route.range(of: "/referrers/", options: .backwards), !route[range.upperBound...].contains("/") {
+            let repository = String(route[..<range.lowerBound])
+            return authenticate(request, repository: repository) ?? referrers(request, repository: repository, subject: String(route[range.upperBound...]))
         }
         for kind in ["/manifests/", "/blobs/"] {
             guard let range = route.range(of: kind, options: .backwards) else { continue }

@@ -21,7 +21,8 @@ import Synchronization
 /// ```
 ///
 /// Paths: `/v2/` (ping), `/v2/<name>/manifests/<reference>` (GET, HEAD), `/v2/<name>/blobs/<digest>` (GET, HEAD),
-/// `/v2/<name>/tags/list` (`n`, `last`, `Link`), `/token` (bearer mode), and `/_cdn/<digest>` — where redirected
+/// `/v2/<name>/tags/list` (`n`, `last`, `Link`), `/v2/<name>/referrers/<digest>` (`artifactType`, `Link`; can be
+/// turned off, see ``set(referrersAPI:)``), `/token` (bearer mode), and `/_cdn/<digest>` — where redirected
 /// blob GETs land, serving any blob it holds without authentication, like a pre-signed S3 URL.
 public final class FakeUpstream: Sendable {
     /// How the fake wants clients to authenticate.
@@ -105,6 +106,7 @@ public final class FakeUpstream: Sendable {
         var tokens: [String: IssuedToken] = [:]
         var tokenRequests = 0
         var nextToken = 0
+        var referrers = ReferrersSettings()
     }
 
     let state: Mutex<State>

@@ -231,6 +231,23 @@ public enum MetadataStoreConformance {
             try check(filtered.map(\.digest) == [a], "filtered \(filtered.map(\.digest))")
             try check(try await store.referrers(of: subject.0, in: RepositoryName("none")!, artifactType: nil).isEmpty, "unknown repository")
         },
+        .init("cached referrers are recorded for a stored manifest, replaced whole, and go with the manifest") { store in
+            let cached = RepositoryName("mirror.test/lib/app")!
+            let (subject, _) = try await addImage(store, seed: 55, tags: ["v1"], into: cached)
+            let signature = Descriptor(mediaType: MediaType.ociManifest, digest: Digest.of([5, 5]), size: 321,
+                                       annotations: ["org.example": "a \"quoted\" value"], artifactType: "application/vnd.example.sig")
+            try check(try await store.cachedReferrers(of: subject, in: cached) == nil, "referrers before any were recorded")
+            try check(!(try await store.cacheReferrers([signature], of: Digest.of([1]), in: cached)), "recorded for a manifest not stored")
+            try check(!(try await store.cacheReferrers([signature], of: subject, in: other)), "recorded where the manifest is not")
+            try check(try await store.cacheReferrers([signature], of: subject, in: cached), "not recorded")
+            try check(try await store.cachedReferrers(of: subject, in: cached) == [signature], "recorded referrers differ")
+            try check(try await store.cachedReferrers(of: subject, in: other) == nil, "referrers leaked into another repository")
+            try check(try await store.cacheReferrers([], of: subject, in: cached), "replacing failed")
+            try check(try await store.cachedReferrers(of: subject, in: cached) == [], "an empty list is not kept as one")
+            _ = try await store.cacheReferrers([signature], of: subject, in: cached)
+            _ = try await store.deleteManifest(subject, in: cached)
+            try check(try await store.cachedReferrers(of: subject, in: cached) == nil, "referrers outlived their manifest")
+        },
         .init("garbage: untagged unreferenced manifests and unreferenced blobs only") { store in
             let (tagged, _) = try await addImage(store, seed: 60, tags: ["keep"])
             let (child, childSize) = try await addImage(store, seed: 61, tags: [])

@@ -29,6 +29,9 @@ struct Prefetch: AsyncParsableCommand {
     @Option(help: "Only these platforms of a multi-platform image, e.g. linux/amd64 (repeatable; default: all).")
     var platform: [String] = []
 
+    @Flag(help: "Also fetch each image's referrers (signatures, SBOMs, attestations), and theirs.")
+    var referrers = false
+
     @Option(help: "Log level: error, warn, info, debug.")
     var logLevel = "warn"
 
@@ -61,7 +64,7 @@ struct Prefetch: AsyncParsableCommand {
             for reference in references {
                 let display = ProgressDisplay(title: reference.description)
                 do {
-                    let summary = try await prefetcher.prefetch(reference, platforms: platform) { display.handle($0) }
+                    let summary = try await prefetcher.prefetch(reference, platforms: platform, referrers: referrers) { display.handle($0) }
                     display.finish(summary)
                 } catch {
                     display.fail(error)
@@ -112,7 +115,8 @@ final class ProgressDisplay: Sendable {
 
     func finish(_ summary: Prefetcher.Summary) {
         if isTerminal { write("\r\u{1B}[K") }
-        write("\(title): \(summary.digest.map(\.description) ?? "-"): \(summary.manifests) manifests, \(summary.blobs) blobs, "
+        let referrers = summary.referrers > 0 ? " (\(summary.referrers) referrers)" : ""
+        write("\(title): \(summary.digest.map(\.description) ?? "-"): \(summary.manifests) manifests\(referrers), \(summary.blobs) blobs, "
               + "fetched \(Self.format(summary.fetchedBytes)), already cached \(Self.format(summary.cachedBytes))\n")
     }
 

@@ -184,12 +184,14 @@ struct ProxyConfigurationTests {
                 upstream: ghcr.io
                 repositories: org/tool
                 maxtags: 5
+                referrers: true
             """#
         let rules = try ConfigurationLoader.load(yaml: yaml).proxy.syncRules
         #expect(rules.count == 2)
         #expect(rules[0] == Configuration.SyncRule(name: "alpine", host: "docker.io", repositories: ["library/alpine", "library/busybox"],
                                                    tagPattern: #"^3\.2[0-9]$"#, interval: 6 * 3600, platforms: ["linux/amd64"]))
         #expect(rules[1].host == "ghcr.io" && rules[1].repositories == ["org/tool"] && rules[1].maximumTags == 5 && rules[1].tagPattern == nil)
+        #expect(rules[1].referrers && !rules[0].referrers, "referrers are fetched only where asked for")
     }
 
     @Test("bad sync rules are refused", arguments: [
@@ -198,6 +200,7 @@ struct ProxyConfigurationTests {
         ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    repositories: [a]\n    tags: '('\n", "regular expression"),
         ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    repositories: [a]\n    interval: 5s\n", "at least 1m"),
         ("sync:\n  a:\n    repositories: [a]\n", "none configured"),
+        ("proxy:\n  remoteurl: https://x.io\nsync:\n  a:\n    repositories: [a]\n    referrers: maybe\n", "'sync.a.referrers' must be true or false"),
     ])
     func badSyncRules(yaml: String, expected: String) {
         #expect {

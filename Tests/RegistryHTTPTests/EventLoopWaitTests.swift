@@ -26,7 +26,7 @@ struct EventLoopWaitTests {
             try await Task.sleep(for: .milliseconds(300))
             // New connections are spread over the loops; every one of them must be served while the open waits.
             for attempt in 0..<6 {
-                let reply = try rawExchange(port: port, head: "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", seconds: 2)
+                let reply = try rawExchange(port: port, head: "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", seconds: 5)
                 #expect(reply.hasPrefix("HTTP/1.1 200"), "connection \(attempt) got \(reply.prefix(40).debugDescription)")
             }
             // Let the open finish (the response then ends early: the FIFO is not the blob).

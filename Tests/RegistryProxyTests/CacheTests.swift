@@ -123,6 +123,37 @@ struct CacheTests {
         }
     }
 
+    @Test("a sync rule with referrers fetches each image's referrers, and theirs; without, it does not")
+    func syncRuleReferrers() async throws {
+        try await withCache { fixture in
+            /// Puts a one-layer manifest (a referrer of `subject` when given) into the upstream; returns it and its layer.
+            func add(seed: UInt64, tag: String?, subject: (Digest, Int)?) -> ((Digest, Int), [UInt8]) {
+                let config = TestContent.bytes(30, seed: seed)
+                let layer = TestContent.bytes(2000, seed: seed + 1)
+                let configDigest = fixture.upstream.addBlob(repository: "library/app", bytes: config)
+                let layerDigest = fixture.upstream.addBlob(repository: "library/app", bytes: layer)
+                let manifest = TestContent.imageManifest(config: (configDigest, config.count), layers: [(layerDigest, layer.count)],
+                                                         subject: subject, artifactType: subject == nil ? nil : "application/vnd.example.sig")
+                return ((fixture.upstream.addManifest(repository: "library/app", tag: tag, bytes: manifest), manifest.count), layer)
+            }
+            let (image, _) = add(seed: 900, tag: "1.0", subject: nil)
+            let (signature, signatureLayer) = add(seed: 910, tag: nil, subject: image)
+            let (_, countersignatureLayer) = add(seed: 920, tag: nil, subject: signature)
+            func rule(referrers: Bool) -> CacheSync {
+                CacheSync(name: "app", cache: fixture.cache, host: "up.test", repositories: ["library/app"], tagPattern: nil, platforms: [],
+                          maximumTags: 10, referrers: referrers, logger: testLogger)
+            }
+            #expect(await rule(referrers: false).run().tags == 1)
+            #expect(!Self.stored(fixture, signatureLayer), "referrers are fetched only when asked for")
+            let report = await rule(referrers: true).run()
+            #expect(report.tags == 1 && report.failures == 0, "\(report)")
+            #expect(Self.stored(fixture, signatureLayer) && Self.stored(fixture, countersignatureLayer))
+            let repository = RepositoryName("up.test/library/app")!
+            let recorded = try await fixture.registry.metadata.cachedReferrers(of: image.0, in: repository)
+            #expect(recorded?.map(\.digest) == [signature.0], "the listing is cached with its subject")
+        }
+    }
+
     @Test("routes: ?ns= (and Docker Hub's API host names), host prefixes with ports, Docker Hub's library/, hosted names")
     func routes() async throws {
         try await withTemporaryDirectory { directory in

@@ -7,6 +7,7 @@ enum HeaderName {
     static let dockerContentDigest = "Docker-Content-Digest"
     static let link = "Link"
     static let location = "Location"
+    static let ociFiltersApplied = "OCI-Filters-Applied"
     static let retryAfter = "Retry-After"
     static let userAgent = "User-Agent"
     static let wwwAuthenticate = "WWW-Authenticate"

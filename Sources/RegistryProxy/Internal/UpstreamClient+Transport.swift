@@ -214,7 +214,7 @@ extension UpstreamClient {
                 let next = URLComponents(string: absolute), let base = URLComponents(string: configuration.url),
                 next.percentEncodedPath == base.percentEncodedPath + listPath
             else {
-                logger.warning("upstream's next page is not this tag list on this upstream; not followed", metadata: [
+                logger.warning("upstream's next page is not this list on this upstream; not followed", metadata: [
                     "link": "\(Self.printable(link, limit: 300))", "list": "\(listPath)",
                 ])
                 return nil
