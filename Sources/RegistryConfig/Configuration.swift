@@ -294,6 +294,17 @@ public struct Configuration: Sendable, Equatable {
     }
 }
 
+extension Configuration {
+    /// A configured duration (in seconds, as the settings hold it) as a `Duration`, to the millisecond. The loader
+    /// keeps durations within ``ConfigurationLoader/maximumDuration``; a value set in code beyond it is clamped to it
+    /// (a negative one or NaN to zero), so that converting the result further (to NIO's nanosecond `TimeAmount`, to a
+    /// deadline or a date) cannot overflow either.
+    public static func duration(_ seconds: TimeInterval) -> Duration {
+        let bounded = seconds.isNaN ? 0 : min(max(seconds, 0), ConfigurationLoader.maximumDuration)
+        return .milliseconds(Int64(bounded * 1000))
+    }
+}
+
 /// A configuration that cannot be used; the message names the key and where it came from.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public var message: String

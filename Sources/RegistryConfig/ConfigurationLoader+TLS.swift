@@ -83,10 +83,7 @@ extension ConfigurationLoader {
             tls.cipherSuites = suites
         }
         if let (value, origin) = try scalar("http.tls.reloadinterval") {
-            guard let seconds = parseDuration(value), seconds >= 0 else {
-                throw ConfigurationError("\(file): \(origin): 'http.tls.reloadinterval' must be a duration such as 5s (0 turns polling off), not '\(value)'")
-            }
-            tls.reloadInterval = seconds
+            tls.reloadInterval = try Self.duration(value, key: "http.tls.reloadinterval", origin: origin, file: file, example: "5s (0 turns polling off)")
         }
         return tls
     }

@@ -163,9 +163,12 @@ public enum ConfigurationLoader {
         }
         func duration(_ path: String) throws -> TimeInterval? {
             guard let (value, origin) = try scalar(path) else { return nil }
-            guard let seconds = parseDuration(value) else {
-                throw ConfigurationError("\(file): \(origin): '\(path)' must be a duration such as 168h or 30s, not '\(value)'")
-            }
+            return try ConfigurationLoader.duration(value, key: path, origin: origin, file: file)
+        }
+        func positiveDuration(_ path: String) throws -> TimeInterval? {
+            guard let (value, origin) = try scalar(path) else { return nil }
+            let seconds = try ConfigurationLoader.duration(value, key: path, origin: origin, file: file)
+            guard seconds > 0 else { throw ConfigurationError("\(file): \(origin): '\(path)' must be positive, not '\(value)'") }
             return seconds
         }
 
@@ -197,8 +200,7 @@ public enum ConfigurationLoader {
         if let enabled = try bool("storage.maintenance.readonly.enabled") { configuration.storage.readOnly = enabled }
         if let enabled = try bool("storage.maintenance.uploadpurging.enabled") { configuration.storage.uploadPurging.enabled = enabled }
         if let age = try duration("storage.maintenance.uploadpurging.age") { configuration.storage.uploadPurging.age = age }
-        if let interval = try duration("storage.maintenance.uploadpurging.interval") {
-            guard interval > 0 else { throw ConfigurationError("\(file): 'storage.maintenance.uploadpurging.interval' must be positive") }
+        if let interval = try positiveDuration("storage.maintenance.uploadpurging.interval") {
             configuration.storage.uploadPurging.interval = interval
         }
         if let dryRun = try bool("storage.maintenance.uploadpurging.dryrun") { configuration.storage.uploadPurging.dryRun = dryRun }
@@ -231,8 +233,7 @@ public enum ConfigurationLoader {
         if let drain = try duration("http.draintimeout") { configuration.http.drainTimeout = drain }
         for (path, keyPath) in [("http.timeouts.readheader", \Configuration.Timeouts.readHeader), ("http.timeouts.bodyidle", \.bodyIdle),
                                 ("http.timeouts.idle", \.idle)] {
-            guard let seconds = try duration(path) else { continue }
-            guard seconds > 0 else { throw ConfigurationError("\(file): '\(path)' must be positive") }
+            guard let seconds = try positiveDuration(path) else { continue }
             configuration.http.timeouts[keyPath: keyPath] = seconds
         }
         configuration.proxy = try proxy(from: entries, file: file, scalar: scalar, duration: duration, warnings: &configuration.warnings)
@@ -249,8 +250,7 @@ public enum ConfigurationLoader {
             }
             configuration.failedLogins.limit = limit
         }
-        if let window = try duration("auth.failedlogins.window") {
-            guard window > 0 else { throw ConfigurationError("\(file): 'auth.failedlogins.window' must be positive") }
+        if let window = try positiveDuration("auth.failedlogins.window") {
             configuration.failedLogins.window = window
         }
         if let (token, origin) = try scalar("admin.token") {
@@ -286,7 +286,7 @@ public enum ConfigurationLoader {
         if let revalidate = try duration("proxy.revalidate") { proxy.revalidate = revalidate }
         if let (value, origin) = try scalar("proxy.maxsize") {
             guard let size = parseSize(value), size > 0 else {
-                throw ConfigurationError("\(file): \(origin): 'proxy.maxsize' must be a size such as 50GiB or 500MB, not '\(value)'")
+                throw ConfigurationError("\(file): \(origin): 'proxy.maxsize' must be a size such as 50GiB or 500MB, from 1 byte to 8EB, not '\(value)'")
             }
             proxy.maxSize = size
         }
@@ -320,10 +320,7 @@ public enum ConfigurationLoader {
             }
             var ttl: TimeInterval?
             if let text = try value("ttl") {
-                guard let seconds = parseDuration(text) else {
-                    throw ConfigurationError("\(file): \(origin): 'mirrors.\(host).ttl' must be a duration such as 168h, not '\(text)'")
-                }
-                ttl = seconds
+                ttl = try Self.duration(text, key: "mirrors.\(host).ttl", origin: settings["ttl"]?.origin ?? origin, file: file)
             }
             let credentials = self.credentials(
                 username: try value("username").map { ($0, settings["username"]?.origin ?? origin) },
@@ -461,9 +458,9 @@ public enum ConfigurationLoader {
                 rule.tagPattern = pattern
             }
             if let text = try scalar("interval") {
-                guard let interval = parseDuration(text), interval >= 60 else {
-                    throw ConfigurationError("\(file): \(origin): 'sync.\(name).interval' must be a duration of at least 1m, not '\(text)'")
-                }
+                let key = "sync.\(name).interval", at = settings["interval"]?.origin ?? origin
+                let interval = try Self.duration(text, key: key, origin: at, file: file, example: "1h")
+                guard interval >= 60 else { throw ConfigurationError("\(file): \(at): '\(key)' must be at least 1m, not '\(text)'") }
                 rule.interval = interval
             }
             if let text = try scalar("maxtags") {
@@ -530,7 +527,8 @@ public enum ConfigurationLoader {
         ]
         guard let scale = scales[unit] else { return nil }
         let bytes = amount * scale
-        guard bytes.isFinite, bytes < 9e18 else { return nil }
+        // 8 EB, under Int64's 9.2 EB: sizes are summed and compared as Int64 later.
+        guard bytes.isFinite, bytes <= 8e18 else { return nil }
         return Int64(bytes)
     }
 
@@ -544,7 +542,25 @@ public enum ConfigurationLoader {
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 
-    /// Parses a Go duration (`168h`, `1h30m`, `10s`, `500ms`) into seconds.
+    /// The longest duration any setting takes: 100 years (876000h). Durations are later converted to milliseconds
+    /// and nanoseconds (timers, deadlines) and subtracted from the current date (expiry cut-offs); this bound keeps
+    /// each of those in range, so a huge value is refused here instead of stopping the process later.
+    public static let maximumDuration: TimeInterval = 876_000 * 3600
+
+    /// A duration setting's value in seconds: a Go duration of at most ``maximumDuration``; an error naming `key`
+    /// and `origin` otherwise.
+    static func duration(_ value: String, key: String, origin: String, file: String, example: String = "168h or 30s") throws -> TimeInterval {
+        guard let seconds = parseDuration(value) else {
+            throw ConfigurationError("\(file): \(origin): '\(key)' must be a duration such as \(example), not '\(value)'")
+        }
+        guard seconds <= maximumDuration else {
+            throw ConfigurationError("\(file): \(origin): '\(key)' must be at most 876000h (100 years), not '\(value)'")
+        }
+        return seconds
+    }
+
+    /// Parses a Go duration (`168h`, `1h30m`, `10s`, `500ms`) into seconds (possibly infinite for absurd numbers;
+    /// settings go through ``duration(_:key:origin:file:example:)``, which bounds them).
     public static func parseDuration(_ value: String) -> TimeInterval? {
         let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
         var rest = Substring(value.trimmingCharacters(in: .whitespaces))

@@ -75,9 +75,11 @@ public struct RegistryResponder: HTTPResponder {
             response = try await route(request, client: context.remoteAddress?.ipAddress ?? "-")
         } catch {
             response = ErrorResponse.make(for: error, logger: logger)
-            if request.method == .head {
-                response = Response(status: response.status, headers: response.headers, body: .init())
-            }
+        }
+        if request.method == .head {
+            // The headers of the GET answer without its body, whatever the route wrote. NIO's HTTP/1 encoder would drop
+            // a body only for a request decoder paired with it, which Pier's own decoder is not; HTTP/2 never would.
+            response = response.createHeadResponse()
         }
         response.headers[.dockerDistributionAPIVersion] = apiVersion
         if let externalURL {

@@ -7,7 +7,9 @@ import NIOHTTP1
 /// the response. Sits in front of the HTTPTypes codec, where the request version is still known.
 ///
 /// It also closes the connection after any response that says `Connection: close`: Pier sends that when it
-/// refuses a request whose body it will not read (too large, trickling), instead of draining the body.
+/// refuses a request whose body it will not read (too large, trickling), instead of draining the body. And it closes
+/// it after the response to a `CONNECT` (the HTTP/1 parser reads nothing after one) or to an `Upgrade` request that
+/// the parser may have taken as a switch of protocols (see ``UpgradeIgnoringRequestDecoder``).
 final class HTTP10KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -26,14 +28,24 @@ final class HTTP10KeepAliveHandler: ChannelDuplexHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head(let head) = unwrapInboundIn(data) {
-            if head.version.major == 1, head.version.minor == 0 {
-                let keepAlive = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "keep-alive" }
-                pending.append(keepAlive ? .keepAlive : .close)
-            } else {
-                pending.append(.http11)
-            }
+            pending.append(Self.mode(for: head))
         }
         context.fireChannelRead(data)
+    }
+
+    private static func mode(for head: HTTPRequestHead) -> Mode {
+        switch head.protocolSwitch {
+        case .tunnel, .unsure:
+            // llhttp parses nothing after a CONNECT head, and may not after this Upgrade: the connection cannot go on.
+            return .close
+        case .none, .upgrade:
+            break
+        }
+        if head.version.major == 1, head.version.minor == 0 {
+            let keepAlive = head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "keep-alive" }
+            return keepAlive ? .keepAlive : .close
+        }
+        return .http11
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -5,8 +5,15 @@ import NIOHTTP1
 import NIOHTTPTypesHTTP1
 import RegistryHTTP
 
-/// Hummingbird's HTTP/1 child channel with ``HTTP10KeepAliveHandler`` inserted in front of its HTTPTypes codec, and
-/// ``RequestDeadlineHandler`` around its decoder.
+/// Hummingbird's HTTP/1 child channel, with Pier's handlers in its pipeline: a request decoder that ignores
+/// upgrades (``UpgradeIgnoringRequestDecoder``), ``RequestDeadlineHandler`` around it, 431 for oversized heads,
+/// ``HTTP10KeepAliveHandler`` in front of the HTTPTypes codec, and sendfile for blobs.
+///
+/// The pipeline is Hummingbird's `HTTP1Channel.setup` with NIO's request decoder replaced, built here because that
+/// decoder cannot be swapped once in place (removing it drops the bytes it holds, and removal completes only later).
+/// Keep it in step with Hummingbird's: `configureHTTPServerPipeline` without pipelining assistance, error handling
+/// or header validation (a response encoder and the request decoder), the HTTPTypes codec, the configured
+/// additional handlers, the connection-state handler.
 struct PierHTTP1Channel: ServerChildChannel {
     let base: HTTP1Channel
     /// Deadlines for a request head (`http.timeouts.readheader`) and between body bytes (`http.timeouts.bodyidle`).
@@ -23,24 +30,37 @@ struct PierHTTP1Channel: ServerChildChannel {
             // Set up as usual, so the server's accept loop sees an ordinary connection that simply ends.
             return base.setup(channel: channel, logger: logger)
         }
-        return base.setup(channel: channel, logger: logger).flatMapThrowing { value in
+        return channel.eventLoop.makeCompletedFuture {
             // Uploads arrive in reads of up to 256 KiB instead of NIO's default 64 KiB: a quarter of the chunks to
             // pass through the HTTP decoder and the body stream. The buffer only grows while reads fill it.
             try channel.syncOptions?.setOption(
                 ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
             )
-            // Oversized request headers get 431 rather than NIO's generic 400.
-            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try channel.pipeline.syncOperations.addHandler(HeaderLimitHandler(), position: .after(decoder.handler))
+            let configuration = base.configuration
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.httpDecoder.maxHeaderFieldSize
+            limits.maxHeaderListSize = configuration.httpDecoder.maxHeaderListSize
+            limits.maxHeaderFieldCount = configuration.httpDecoder.maxHeaderFieldCount
+            let decoder = UpgradeIgnoringRequestDecoder(limits: limits)
             let deadlines = RequestDeadlineHandler(headTimeout: headTimeout, bodyIdleTimeout: bodyIdleTimeout)
-            try channel.pipeline.syncOperations.addHandler(deadlines, position: .after(decoder.handler))
-            try channel.pipeline.syncOperations.addHandler(RequestStartObserver(deadlines: deadlines), position: .before(decoder.handler))
-            let codec = try channel.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
-            try channel.pipeline.syncOperations.addHandler(HTTP10KeepAliveHandler(), position: .before(codec.handler))
+            var handlers: [any ChannelHandler] = [
+                HTTPResponseEncoder(configuration: .init()),
+                RequestStartObserver(deadlines: deadlines),
+                ByteToMessageHandler(decoder),
+                ProtocolSwitchObserver(decoder: decoder),
+                deadlines,
+                // Oversized request headers get 431 rather than NIO's generic 400.
+                HeaderLimitHandler(),
+                HTTP10KeepAliveHandler(),
+            ]
             if let fileSends = self.fileSends {
-                try channel.pipeline.syncOperations.addHandler(FileRegionHandler(fileSends: fileSends), position: .before(codec.handler))
+                handlers.append(FileRegionHandler(fileSends: fileSends))
             }
-            return value
+            handlers.append(HTTP1ToHTTPServerCodec(secure: false))
+            handlers.append(contentsOf: configuration.additionalChannelHandlers() as [any ChannelHandler])
+            handlers.append(HTTPConnectionStateHandler(idleTimeout: configuration.idleTimeout.map { .init($0) }, logger: logger))
+            try channel.pipeline.syncOperations.addHandlers(handlers)
+            return try HTTP1Channel.Value(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }
     }
 

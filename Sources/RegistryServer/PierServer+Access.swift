@@ -38,16 +38,16 @@ extension PierServer {
             }
             token = AccessControl.TokenSettings(
                 verifier: TokenVerifier(
-                    issuer: settings.issuer, audience: settings.service, keys: keys, leeway: .milliseconds(Int64(settings.leeway * 1000))
+                    issuer: settings.issuer, audience: settings.service, keys: keys, leeway: Configuration.duration(settings.leeway)
                 ),
                 realm: settings.realm, service: settings.service, issuer: settings.issuer, signer: signer,
-                expiration: .seconds(Int64(settings.expiration))
+                expiration: Configuration.duration(settings.expiration)
             )
         }
         let policy = configuration.access.map(accessPolicy)
         return AccessControl(
             basic: basic, token: token, policy: policy,
-            limiter: LoginRateLimiter(limit: configuration.failedLogins.limit, window: .milliseconds(Int64(configuration.failedLogins.window * 1000))),
+            limiter: LoginRateLimiter(limit: configuration.failedLogins.limit, window: Configuration.duration(configuration.failedLogins.window)),
             externalURL: configuration.http.externalURL, tls: configuration.http.tls != nil
         )
     }

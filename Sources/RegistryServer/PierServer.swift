@@ -84,7 +84,7 @@ public struct PierServer: Sendable {
                 contexts: contexts, http1: http1, http2: !configuration.http.http2Disabled, headTimeout: headTimeout,
                 bodyIdleTimeout: bodyIdleTimeout, connections: connections
             )
-            services.append(TLSReloadService(contexts: contexts, interval: tls.reloadInterval > 0 ? .milliseconds(Int64(tls.reloadInterval * 1000)) : nil, logger: logger))
+            services.append(TLSReloadService(contexts: contexts, interval: tls.reloadInterval > 0 ? Configuration.duration(tls.reloadInterval) : nil, logger: logger))
         }
         return Application(
             responder: responder,
@@ -99,7 +99,7 @@ public struct PierServer: Sendable {
     }
 
     private static func timeAmount(_ seconds: TimeInterval) -> TimeAmount {
-        .milliseconds(Int64(seconds * 1000))
+        TimeAmount(Configuration.duration(seconds))
     }
 
     /// The registry over opened stores.
@@ -119,7 +119,7 @@ public struct PierServer: Sendable {
             let ttl = mirror.ttl ?? proxy.ttl
             return Mirror(
                 host: mirror.host, client: UpstreamClient(configuration: upstream, httpClient: httpClient, logger: logger),
-                ttl: .milliseconds(Int64(ttl * 1000)), aliases: mirror.aliases
+                ttl: Configuration.duration(ttl), aliases: mirror.aliases
             )
         }
         for mirror in mirrors {
@@ -130,7 +130,7 @@ public struct PierServer: Sendable {
         }
         return PullThroughCache(
             registry: registry, mirrors: mirrors, defaultHost: proxy.defaultHost,
-            revalidateInterval: .milliseconds(Int64(proxy.revalidate * 1000)), logger: logger
+            revalidateInterval: Configuration.duration(proxy.revalidate), logger: logger
         )
     }
 
@@ -184,7 +184,7 @@ public struct PierServer: Sendable {
                     name: rule.name, cache: pullThrough, host: rule.host, repositories: rule.repositories, tagPattern: rule.tagPattern,
                     platforms: rule.platforms, maximumTags: rule.maximumTags, referrers: rule.referrers, logger: logger
                 )
-                services.append(CacheSyncService(sync: sync, interval: .milliseconds(Int64(rule.interval * 1000)), logger: logger))
+                services.append(CacheSyncService(sync: sync, interval: Configuration.duration(rule.interval), logger: logger))
             }
         }
         let application = try Self.makeApplication(
@@ -194,7 +194,7 @@ public struct PierServer: Sendable {
         // SIGINT/SIGTERM stop accepting connections and let requests in flight finish, for at most
         // `http.draintimeout`.
         var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        group.maximumGracefulShutdownDuration = .milliseconds(Int64(configuration.http.drainTimeout * 1000))
+        group.maximumGracefulShutdownDuration = Configuration.duration(configuration.http.drainTimeout)
         do {
             try await ServiceGroup(configuration: group).run()
         } catch {

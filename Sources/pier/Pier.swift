@@ -137,14 +137,16 @@ struct CollectGarbage: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try options.load()
-        guard let grace = ConfigurationLoader.parseDuration(grace) else { throw ValidationError("--grace must be a duration such as 1h") }
+        guard let grace = ConfigurationLoader.parseDuration(grace), grace <= ConfigurationLoader.maximumDuration else {
+            throw ValidationError("--grace must be a duration such as 1h, at most 876000h (100 years)")
+        }
         let logger = bootstrapLogging(configuration)
         let storage = try await StorageStack.open(configuration, logger: logger)
         if configuration.proxy.isEnabled, !dryRun {
             // Cached content past its ttl or beyond proxy.maxsize goes first, so that its bytes go with the rest.
             let registry = PierServer.makeRegistry(configuration: configuration, storage: storage, logger: logger)
             let prefixes = configuration.proxy.mirrors.map { mirror in
-                (prefix: Mirror.prefix(for: mirror.host), ttl: Duration.milliseconds(Int64((mirror.ttl ?? configuration.proxy.ttl) * 1000)))
+                (prefix: Mirror.prefix(for: mirror.host), ttl: Configuration.duration(mirror.ttl ?? configuration.proxy.ttl))
             }
             let expiry = CacheExpiry(registry: registry, prefixes: prefixes, maxSize: configuration.proxy.maxSize, logger: logger)
             print("cache: \(try await expiry.run())")

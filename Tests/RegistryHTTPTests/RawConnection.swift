@@ -27,6 +27,11 @@ final class RawConnection {
         return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
     }
 
+    /// Half-closes the connection: the server sees the end of the request stream, and may still answer.
+    func shutdownWrite() {
+        shutdown(fd, Int32(SHUT_WR))
+    }
+
     /// Reads what has arrived, without waiting.
     func poll() {
         var buffer = [UInt8](repeating: 0, count: 16384)

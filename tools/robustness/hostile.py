@@ -23,7 +23,7 @@ ZERO = "sha256:" + "0" * 64
 
 class Case:
     def __init__(self, cat, name, data, half_close=False, close_ok=False, allow5xx=(), good=None, must_reject=False,
-                 head=False, check=None, timeout=None, ok2xx=()):
+                 head=False, check=None, timeout=None, ok2xx=(), read_to_close=False):
         self.cat = cat                  # category for the table
         self.name = name                # template name, for deduplication
         self.data = data                # the raw request bytes
@@ -36,6 +36,7 @@ class Case:
         self.check = check              # extra check on a response: returns an error string or None
         self.timeout = timeout
         self.ok2xx = set(ok2xx)         # 2xx answers that do not mean acceptance (202: a session was started instead)
+        self.read_to_close = read_to_close  # pipelined requests: judge the last answer before the server closes
 
 
 class Context:
@@ -602,6 +603,39 @@ def garbage_case(rng, ctx):
                 close_ok=label in ("only CRLFs", "HTTP/0.9 request"))
 
 
+def upgrade_case(rng, ctx):
+    """A request NIO's HTTP/1 parser (llhttp) takes as a switch of protocols (Upgrade with a Connection: upgrade token,
+    CONNECT), or one close to it, then a pipelined GET of a known manifest on the same connection. The GET must be
+    answered, or the connection closed after a response that said so: Pier once held every byte after such a request
+    until the idle timeout."""
+    get = "GET /v2/ HTTP/1.1\r\nHost: x\r\n"
+    post = "POST /v2/good/push/blobs/uploads/ HTTP/1.1\r\nHost: x\r\n"
+    variants = [
+        ("h2c upgrade", get + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+        ("websocket upgrade", get + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+        ("upgrade token among others", get + "Connection: keep-alive, upgrade\r\nUpgrade: foo/2\r\n\r\n"),
+        ("HEAD with upgrade", "HEAD /v2/ HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n"),
+        ("upgrade with a body", post + "Connection: upgrade\r\nUpgrade: h2c\r\nContent-Length: 5\r\n\r\nhello"),
+        ("upgrade with a chunked body", post + "Connection: upgrade\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ("HTTP/1.0 upgrade, keep-alive", "GET /v2/ HTTP/1.0\r\nHost: x\r\nConnection: Upgrade, keep-alive\r\nUpgrade: h2c\r\n\r\n"),
+        ("upgrade inside a token", get + "Connection: upgrade-insecure\r\nUpgrade: h2c\r\n\r\n"),
+        ("CONNECT", "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\n\r\n"),
+        ("CONNECT with a body", "CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: 127.0.0.1:443\r\nContent-Length: 5\r\n\r\nhello"),
+        ("odd Expect", post + "Expect: 100-continue-please\r\nContent-Length: 3\r\n\r\nabc"),
+        ("gzip, chunked", post + "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+    ]
+    label, first = rng.choice(variants)
+    follow = with_auth(build("GET", "/v2/%s/manifests/v1" % GOOD_REPO, [("Accept", OCI_MANIFEST)]))
+
+    def check(o):
+        if o.status == 200 and o.body == ctx.manifest:
+            return None
+        if "close" in (o.header("connection") or "").lower():
+            return None  # closed after a response that said so
+        return "the request pipelined behind it was not answered (last: %s)" % o.describe()
+    return Case("upgrade", label, first.encode() + follow, check=check, read_to_close=True, timeout=5)
+
+
 # -------------------------------------------------------------------------------------------------------------------
 # Authorization garbage, and a mutation fuzzer over every endpoint.
 
@@ -789,7 +823,7 @@ def good_case(rng, ctx):
 GENERATORS = [
     (good_case, 30), (name_case, 9), (legal_odd_name_case, 1), (digest_case, 9), (range_case, 6), (content_range_case, 6),
     (content_length_case, 6), (chunked_case, 6), (manifest_case, 6), (header_case, 4), (traversal_case, 6),
-    (query_case, 5), (method_case, 3), (garbage_case, 3), (fuzz_case, 12), (auth_case, 4),
+    (query_case, 5), (method_case, 3), (garbage_case, 3), (fuzz_case, 12), (auth_case, 4), (upgrade_case, 2),
 ]
 
 
@@ -909,7 +943,7 @@ def run(args):
             counter[0] += 1
             generation = server.starts if server is not None else 0
         o = rawhttp.exchange(host, port, case.data, half_close=case.half_close, timeout=case.timeout or args.timeout,
-                             head_request=case.head)
+                             head_request=case.head, read_to_close=case.read_to_close)
         with lock:
             inflight.pop(tid, None)
         cls, msg = classify(case, o)

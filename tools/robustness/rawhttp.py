@@ -69,9 +69,13 @@ def _parse_head(buf):
         return (status, head, rest)
 
 
-def exchange(host, port, data, half_close=False, timeout=10.0, head_request=False, body_limit=65536, connect_timeout=5.0):
+def exchange(host, port, data, half_close=False, timeout=10.0, head_request=False, body_limit=65536, connect_timeout=5.0,
+             read_to_close=False):
     """Send `data` (bytes) and read one response. Sends and reads interleaved, so an early answer (413 to a huge
-    upload) is seen even if the server stops reading."""
+    upload) is seen even if the server stops reading.
+
+    With `read_to_close`, `data` holds pipelined requests, the last asking `Connection: close`: read until the server
+    closes, and return the last response. A connection still open at the deadline is a "timeout"."""
     t0 = time.time()
     try:
         s = socket.create_connection((host, port), timeout=connect_timeout)
@@ -121,7 +125,7 @@ def exchange(host, port, data, half_close=False, timeout=10.0, head_request=Fals
                 if parsed is not None:
                     status, head, offset = parsed
                     rest = buf[offset:]
-                    if _body_complete(status, head, rest, head_request, body_limit):
+                    if not read_to_close and _body_complete(status, head, rest, head_request, body_limit):
                         break
                     # After the head, give the body only a short while.
                     deadline = min(deadline, time.time() + 2.0)
@@ -143,6 +147,16 @@ def exchange(host, port, data, half_close=False, timeout=10.0, head_request=Fals
         s.close()
     elapsed = time.time() - t0
     sent_all = sent >= len(data) and error != "reset while sending"
+    if read_to_close:
+        if not eof and error is None:
+            return Outcome("timeout", elapsed=elapsed, sent_all=sent_all,
+                           error="still open after %d bytes: %r" % (len(buf), buf[-120:]))
+        last = buf.rfind(b"HTTP/1.")
+        if last > 0:
+            buf = buf[last:]
+            parsed = _parse_head(buf)
+            if parsed is not None:
+                parsed = (parsed[0], parsed[1], len(buf) - len(parsed[2]))
     if parsed is None and buf:
         parsed = _parse_head(buf + b"\r\n\r\n") if buf.startswith(b"HTTP/") else None
         if parsed is not None:
