@@ -55,15 +55,11 @@ struct ListingController: Sendable {
         } else {
             descriptors = try await registry.referrers(of: subject, in: repository, artifactType: artifactType)
         }
-        let index = ReferrersIndex(manifests: descriptors)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = try encoder.encode(index)
-        var headers: HTTPFields = [.contentType: MediaType.ociIndex]
+        var headers: HTTPFields = [:]
         if artifactType != nil {
             headers[.ociFiltersApplied] = "artifactType"
         }
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return try .json(ReferrersIndex(manifests: descriptors), contentType: MediaType.ociIndex, headers: headers)
     }
 
     /// The body of `/v2/_catalog`.
