@@ -193,7 +193,7 @@ let package = Package(
         .testTarget(
             name: "RegistryAuthTests",
             dependencies: [
-                "RegistryAuth",
+                "RegistryAuth", "RegistryTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -204,7 +204,7 @@ let package = Package(
         ),
         .testTarget(
             name: "RegistryConfigTests",
-            dependencies: ["RegistryConfig"],
+            dependencies: ["RegistryConfig", "RegistryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -47,21 +47,13 @@ extension PullThroughCache {
             ProxyMetrics.upstreamError(mirror, error)
             ProxyMetrics.request(mirror, kind: "referrers", result: cached == nil ? "failed" : "stale")
             if let cached {
-                let now = ContinuousClock.now
-                failedChecks.withLock { failed in
-                    if failed.count >= Self.maximumRemembered { failed = failed.filter { now - $0.value < Self.failedCheckBackoff } }
-                    failed[key] = now
-                }
+                markFailed(key)
                 logger.warning("serving cached referrers that their upstream could not confirm", metadata: [
                     "repository": "\(route.repository)", "subject": "\(subject)", "upstream": "\(upstream)", "error": "\(error)",
                 ])
                 return Self.only(artifactType, of: cached)
             }
-            if let error = error as? UpstreamError { throw error.registryError(notFound: .manifestUnknown(.digest(subject))) }
-            if error is DeadlineExceeded {
-                throw RegistryError(.unknown, status: 504, message: "upstream \(upstream) did not answer in time")
-            }
-            throw error
+            throw Self.clientFacing(error, upstream: upstream, notFound: .manifestUnknown(.digest(subject)))
         }
     }
 

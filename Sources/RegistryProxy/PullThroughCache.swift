@@ -179,21 +179,13 @@ public final class PullThroughCache: Sendable {
                 ProxyMetrics.upstreamError(mirror, error)
                 ProxyMetrics.request(mirror, kind: "manifest", result: cached == nil ? "failed" : "stale")
                 if let cached {
-                    let now = ContinuousClock.now
-                    failedChecks.withLock { failed in
-                        if failed.count >= Self.maximumRemembered { failed = failed.filter { now - $0.value < Self.failedCheckBackoff } }
-                        failed[key] = now
-                    }
+                    markFailed(key)
                     logger.warning("serving a cached tag that its upstream could not confirm", metadata: [
                         "repository": "\(route.repository)", "tag": "\(tag.value)", "upstream": "\(upstream)", "error": "\(error)",
                     ])
                     return cached
                 }
-                if let error = error as? UpstreamError { throw error.registryError(notFound: .manifestUnknown(reference)) }
-                if error is DeadlineExceeded {
-                    throw RegistryError(.unknown, status: 504, message: "upstream \(upstream) did not answer in time")
-                }
-                throw error
+                throw Self.clientFacing(error, upstream: upstream, notFound: .manifestUnknown(reference))
             }
         }
     }
@@ -233,6 +225,25 @@ public final class PullThroughCache: Sendable {
             revalidated[key] = now
         }
         _ = failedChecks.withLock { $0.removeValue(forKey: key) }
+    }
+
+    /// Records that checking `key` with its upstream failed: its cached answer is served without asking again for
+    /// ``failedCheckBackoff``.
+    func markFailed(_ key: String) {
+        let now = ContinuousClock.now
+        failedChecks.withLock { failed in
+            if failed.count >= Self.maximumRemembered { failed = failed.filter { now - $0.value < Self.failedCheckBackoff } }
+            failed[key] = now
+        }
+    }
+
+    /// The error a client gets when its upstream failed and nothing cached can stand in.
+    static func clientFacing(_ error: any Error, upstream: String, notFound: RegistryError) -> any Error {
+        if let error = error as? UpstreamError { return error.registryError(notFound: notFound) }
+        if error is DeadlineExceeded {
+            return RegistryError(.unknown, status: 504, message: "upstream \(upstream) did not answer in time")
+        }
+        return error
     }
 
     /// Entries kept in the revalidation and pull records before the expired ones are dropped.

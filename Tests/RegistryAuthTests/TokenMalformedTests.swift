@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import RegistryAuth
+import RegistryTesting
 import Testing
 
 @Suite("token verification: malformed and hostile input")
@@ -91,18 +92,5 @@ struct TokenMalformedTests {
             }
             #expect(throws: TokenError.self) { try Self.verifier.verify(String(mutated), now: F.now) }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failing fuzz case can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

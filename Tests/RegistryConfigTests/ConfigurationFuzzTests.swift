@@ -1,5 +1,6 @@
 import Foundation
 @testable import RegistryConfig
+import RegistryTesting
 import Testing
 
 /// Random configuration files and `REGISTRY_*` environments, seeded so a failure can be replayed. A trap in the
@@ -8,7 +9,7 @@ import Testing
 struct ConfigurationFuzzTests {
     @Test("random files and environments load or are refused with a ConfigurationError; what loads is in range")
     func randomDocuments() throws {
-        var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
+        var random = SeededGenerator(seed: 0x9E37_79B9_7F4A_7C15)
         var loaded = 0, refused = 0
         for iteration in 0..<5000 {
             let (yaml, environment) = FuzzedConfiguration.make(&random)
@@ -25,21 +26,6 @@ struct ConfigurationFuzzTests {
         }
         // Both outcomes are exercised, or the generator has gone blind.
         #expect(loaded > 300 && refused > 300, "loaded \(loaded), refused \(refused)")
-    }
-}
-
-/// A seeded random generator (SplitMix64), the same sequence on every machine.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
