@@ -1,6 +1,6 @@
 import Foundation
 import NIOCore
-import NIOPosix
+import RegistryCore
 import Synchronization
 
 /// Hands blob files to the connection for `sendfile(2)` instead of copying them through user space.
@@ -29,9 +29,11 @@ public final class FileSendRegistry: Sendable {
         secret = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
     }
 
-    /// Opens `path` on NIO's thread pool and registers a range of it; returns the marker to write as the response body.
+    /// Opens `path` off the event loops and registers a range of it; returns the marker to write as the response body.
     func register(path: String, range: Range<Int64>) async throws -> ByteBuffer {
-        let handle = try await NIOThreadPool.singleton.runIfActive { try NIOFileHandle(_deprecatedPath: path) }
+        // Not on NIO's blocking pool either: the blob store's file I/O runs there, and an open that hangs (a stuck
+        // disk or network file system) must not take one of its few threads.
+        let handle = try await runBlocking { try NIOFileHandle(_deprecatedPath: path) }
         let now = ContinuousClock.now
         let (token, abandoned) = state.withLock { state -> (UInt64, [Send]) in
             state.next &+= 1

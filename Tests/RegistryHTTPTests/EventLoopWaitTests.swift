@@ -24,10 +24,13 @@ struct EventLoopWaitTests {
             let stuck = try RawConnection(port: port)
             stuck.send("GET /v2/slow/open/blobs/\(digest) HTTP/1.1\r\nHost: x\r\n\r\n")
             try await Task.sleep(for: .milliseconds(300))
-            // New connections are spread over the loops; every one of them must be served while the open waits.
-            for attempt in 0..<6 {
-                let reply = try rawExchange(port: port, head: "GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", seconds: 5)
-                #expect(reply.hasPrefix("HTTP/1.1 200"), "connection \(attempt) got \(reply.prefix(40).debugDescription)")
+            // New connections are spread over the loops; every one of them must be served while the open waits. (Polled
+            // without blocking: a blocking read here would hold a thread the in-process server needs to answer.)
+            let others = try (0..<6).map { _ in try RawConnection(port: port) }
+            for connection in others { connection.send("GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n") }
+            for (attempt, connection) in others.enumerated() {
+                let answered = try await connection.waitFor("\r\n\r\n", seconds: 10)
+                #expect(answered && connection.text.hasPrefix("HTTP/1.1 200"), "connection \(attempt) got \(connection.text.prefix(40).debugDescription)")
             }
             // Let the open finish (the response then ends early: the FIFO is not the blob).
             let writer = open(path, O_WRONLY | O_NONBLOCK)

@@ -57,11 +57,11 @@ extension ServerBehaviourTests {
     }
 }
 
-/// Sends `head` on a fresh TCP connection and returns what arrives within `seconds` (half a second by default).
-func rawExchange(port: Int, head: String, seconds: Double = 0.5) throws -> String {
+/// Sends `head` on a fresh TCP connection and returns what arrives within half a second.
+func rawExchange(port: Int, head: String) throws -> String {
     let fd = try connectLoopback(port: port)
     defer { close(fd) }
-    var timeout = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - seconds.rounded(.down)) * 1_000_000))
+    var timeout = timeval(tv_sec: 0, tv_usec: 500_000)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     _ = head.withCString { send(fd, $0, strlen($0), 0) }
     var buffer = [UInt8](repeating: 0, count: 4096)
