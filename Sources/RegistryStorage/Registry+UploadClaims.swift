@@ -14,8 +14,10 @@ extension Registry {
     ///
     /// - Throws: `BLOB_UPLOAD_UNKNOWN` when there is no such session in `repository`; 416 `BLOB_UPLOAD_INVALID` while
     ///   another request holds the claim.
+    /// - Parameter finishing: `body` finishes the session when it succeeds (which ends the claim with it), so there is
+    ///   nothing to release then.
     func withUploadClaim<T: Sendable>(
-        _ id: String, in repository: RepositoryName, _ body: @escaping @Sendable (UploadSession) async throws -> T
+        _ id: String, in repository: RepositoryName, finishing: Bool = false, _ body: @escaping @Sendable (UploadSession) async throws -> T
     ) async throws -> T {
         let writer = UUID().uuidString
         let session: UploadSession
@@ -49,6 +51,7 @@ extension Registry {
         } catch {
             result = .failure(error)
         }
+        if case .success = result, finishing { return try result.get() }
         try? await metadata.releaseUpload(id, by: writer)
         return try result.get()
     }

@@ -64,7 +64,7 @@ extension Registry {
         _ id: String, in repository: RepositoryName, digest: Digest, range: (Int64, Int64)?, length: Int64?, body: Body
     ) async throws -> BlobInfo where Body.Element == ByteBuffer {
         try checkWritable()
-        let info = try await withUploadClaim(id, in: repository) { session in
+        let info = try await withUploadClaim(id, in: repository, finishing: true) { session in
             var session = session
             if length != 0 || range != nil {
                 session = try await append(to: session, range: range, length: length, body: body)
@@ -81,7 +81,7 @@ extension Registry {
     ) async throws -> BlobInfo where Body.Element == ByteBuffer {
         let started = try await startUpload(in: repository, algorithm: digest.algorithm)
         do {
-            let info = try await withUploadClaim(started.id, in: repository) { session in
+            let info = try await withUploadClaim(started.id, in: repository, finishing: true) { session in
                 try await finish(try await append(to: session, range: nil, length: length, body: body), as: digest)
             }
             await discardScratch(of: started.id)
@@ -94,7 +94,7 @@ extension Registry {
 
     /// Finishes upload `id` (whose bytes are all written) as blob `digest`.
     func complete(_ id: String, in repository: RepositoryName, digest: Digest) async throws -> BlobInfo {
-        let info = try await withUploadClaim(id, in: repository) { try await finish($0, as: digest) }
+        let info = try await withUploadClaim(id, in: repository, finishing: true) { try await finish($0, as: digest) }
         await discardScratch(of: id)
         return info
     }
