@@ -117,7 +117,10 @@ public enum ConfigurationLoader {
         }
     }
 
-    /// Applies `REGISTRY_<PATH>` variables, `_` separating levels, as Distribution does.
+    /// Applies `REGISTRY_<PATH>` variables, `_` separating levels, as Distribution does. A variable set to the empty
+    /// string unsets its key (the built-in default applies, whatever the file says), as Distribution's zero values do.
+    // Why: compose files and deployment templates write `REGISTRY_PROXY_REMOTEURL=${UPSTREAM}` and the like, which is
+    // empty when the variable is unset; Distribution then runs without that setting rather than refusing to start.
     private static func overlay(_ environment: [String: String], on entries: inout [String: Entry]) throws {
         let paths = ConfigurationSchema.settablePaths
         var byEnvironmentName: [String: String] = [:]
@@ -126,10 +129,10 @@ public enum ConfigurationLoader {
         }
         for (name, value) in environment where name.hasPrefix("REGISTRY_") {
             if let path = byEnvironmentName[name] {
-                entries[path] = Entry(value: .scalar(value), origin: "environment \(name)")
+                entries[path] = value.isEmpty ? nil : Entry(value: .scalar(value), origin: "environment \(name)")
             } else if name.hasPrefix("REGISTRY_HTTP_HEADERS_") {
                 let header = String(name.dropFirst("REGISTRY_HTTP_HEADERS_".count))
-                entries["http.headers." + header] = Entry(value: .list([value]), origin: "environment \(name)")
+                entries["http.headers." + header] = value.isEmpty ? nil : Entry(value: .list([value]), origin: "environment \(name)")
             } else if name.hasPrefix("REGISTRY_AUTH") {
                 throw ConfigurationError("environment \(name): unknown auth setting (known: REGISTRY_AUTH_HTPASSWD_REALM, _PATH, REGISTRY_AUTH_TOKEN_REALM, _SERVICE, _ISSUER, _ROOTCERTBUNDLE, _JWKS, _SIGNINGKEY, _EXPIRATION, _LEEWAY); refusing to start a registry that would be open to everyone")
             } else if name.hasPrefix("REGISTRY_PROXY") {

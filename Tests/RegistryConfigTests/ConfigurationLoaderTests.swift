@@ -1,4 +1,5 @@
-import RegistryConfig
+import Foundation
+@testable import RegistryConfig
 import Testing
 
 @Suite("Configuration")
@@ -9,6 +10,27 @@ struct ConfigurationLoaderTests {
         #expect(configuration.storage.rootDirectory == "./pier-data")
         #expect(configuration.http.port == 5000 && configuration.http.host == "0.0.0.0")
         #expect(configuration.storage.deleteEnabled)
+    }
+
+    @Test("a REGISTRY_* variable set to the empty string unsets its key, as in Distribution: defaults apply, start-up goes on",
+          arguments: ConfigurationSchema.settablePaths.sorted())
+    func emptyEnvironment(path: String) throws {
+        let name = "REGISTRY_" + path.replacingOccurrences(of: ".", with: "_").uppercased()
+        let configuration = try ConfigurationLoader.load(yaml: nil, environment: [name: ""])
+        #expect(configuration == (try ConfigurationLoader.load(yaml: nil)), "\(name)=")
+    }
+
+    @Test("an empty variable also unsets what the file set: REGISTRY_PROXY_REMOTEURL= turns the file's proxy off")
+    func emptyEnvironmentOverFile() throws {
+        let yaml = """
+            http:
+              addr: :6000
+            proxy:
+              remoteurl: https://registry-1.docker.io
+            """
+        let configuration = try ConfigurationLoader.load(yaml: yaml, environment: ["REGISTRY_PROXY_REMOTEURL": "", "REGISTRY_HTTP_ADDR": ""])
+        #expect(!configuration.proxy.isEnabled)
+        #expect(configuration.http.port == 5000)
     }
 
     @Test("reads Distribution's keys")
