@@ -113,8 +113,15 @@ public final class UpstreamClient: Sendable {
     public func headBlob(repository: String, digest: Digest) async throws(UpstreamError) -> Int64? {
         let path = UpstreamURL.path(repository: repository, kind: "blobs", reference: digest.description)
         let response = try await perform(.HEAD, path: path, repository: repository, accept: [])
+        let request = "HEAD \(path)"
         guard response.status == .ok else {
-            throw await failure(for: response, request: "HEAD \(path)")
+            throw await failure(for: response, request: request)
+        }
+        // A HEAD confirms a cached blob for a repository (no bytes are checked): an upstream naming another blob has not.
+        if let named = try contentDigest(of: response, request: request), named != digest {
+            throw UpstreamError(
+                .invalidResponse, upstream: configuration.url, status: 200,
+                message: "upstream \(configuration.url) answered \(request) with Docker-Content-Digest \(named)")
         }
         return Self.contentLength(response.headers)
     }

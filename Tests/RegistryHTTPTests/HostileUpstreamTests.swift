@@ -205,4 +205,22 @@ struct HostileUpstreamTests {
             #expect(response.headers[HTTPField.Name("X-Injected")!] == nil)
         }
     }
+
+    @Test("a HEAD naming another blob in Docker-Content-Digest does not confirm a cached blob for a second repository")
+    func headNamingAnotherBlob() async throws {
+        try await PullThroughTests().withMirror { upstream, client in
+            let image = PullThroughTests.addImage(upstream, repository: "team/app", tag: "v1")
+            try await PullThroughScopeTests.pull(client, "upstream.test/team/app", image)
+            let other = Digest.of([1, 2, 3])
+            upstream.failAlways(
+                with: .answer(status: 200, headers: ["Content-Length": String(image.layer.count), "Docker-Content-Digest": other.description], body: []),
+                pathContaining: "/v2/team/other/blobs/")
+            for method in [HTTPRequest.Method.head, .get] {
+                let response = try await client.send(method, "/v2/upstream.test/team/other/blobs/\(image.layerDigest)")
+                #expect(response.status.code == 502, "\(method): \(response.status)")
+            }
+            let catalog = try await client.send(.get, "/v2/_catalog")
+            #expect(try Self.object(catalog)["repositories"] as? [String] == ["upstream.test/team/app"])
+        }
+    }
 }
