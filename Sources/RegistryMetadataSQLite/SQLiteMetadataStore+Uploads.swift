@@ -51,6 +51,12 @@ extension SQLiteMetadataStore {
         }
     }
 
+    public func releaseAllUploadClaims() async throws {
+        try await write { db in
+            try Self.execute(db, "UPDATE uploads SET writer = NULL, claimed_until = NULL WHERE writer IS NOT NULL")
+        }
+    }
+
     public func advanceUpload(_ id: String, from: Int64, to: Int64) async throws -> Bool {
         try await write { db in
             try Self.execute(db, """

@@ -163,6 +163,9 @@ public struct PierServer: Sendable {
         }
         let storage = try await StorageStack.open(configuration, logger: logger)
         logger.notice("Pier data directory", metadata: ["root": "\(storage.root)"])
+        // The embedded store belongs to this one server: any claim on an upload is left over from a process that died,
+        // and a client resuming that upload must not wait for the claim to expire.
+        try await storage.metadata.releaseAllUploadClaims()
         var services: [any Service] = []
         if configuration.storage.uploadPurging.enabled, !configuration.storage.readOnly {
             services.append(UploadPurgeService(

@@ -71,6 +71,11 @@ public protocol MetadataStore: Sendable {
     /// Releases the claim `writer` holds on an upload; nothing happens when it holds none.
     func releaseUpload(_ id: String, by writer: String) async throws
 
+    /// Releases every claim on uploads, for a store that one server uses alone, when that server starts: the claims
+    /// of a process that died (kill -9, a power cut) would otherwise hold their uploads until they expire, and a
+    /// client resuming its push after the restart would be refused meanwhile.
+    func releaseAllUploadClaims() async throws
+
     /// Moves an upload's offset from `from` to `to`; false (and nothing changed) if the offset was not `from` or the
     /// upload is sealed.
     func advanceUpload(_ id: String, from: Int64, to: Int64) async throws -> Bool

@@ -158,6 +158,8 @@ public enum MetadataStoreConformance {
             try check(try await store.claimUpload("w1", by: "b", until: Date(timeIntervalSinceNow: -1)) != nil, "a released upload not claimable")
             try check(try await store.claimUpload("w1", by: "c", until: later) != nil, "an expired claim was not taken over")
             try check(try await busy("a"), "the new holder's claim did not hold")
+            try await store.releaseAllUploadClaims()
+            try check(try await store.claimUpload("w1", by: "a", until: later) != nil, "a claim survived releasing them all")
             try check(try await store.deleteUpload("w1"), "delete failed")
         },
         .init("concurrent claims of one upload: exactly one wins") { store in
