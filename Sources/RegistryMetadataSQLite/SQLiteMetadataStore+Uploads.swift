@@ -52,6 +52,11 @@ extension SQLiteMetadataStore {
     }
 
     public func releaseAllUploadClaims() async throws {
+        // Read first: usually there is none, and a write (even one that changes nothing) fails on a full disk.
+        let claimed = try await read(singleStatement: true) { db in
+            try Self.fetchOne(db, "SELECT 1 FROM uploads WHERE writer IS NOT NULL LIMIT 1") != nil
+        }
+        guard claimed else { return }
         try await write { db in
             try Self.execute(db, "UPDATE uploads SET writer = NULL, claimed_until = NULL WHERE writer IS NOT NULL")
         }

@@ -165,7 +165,11 @@ public struct PierServer: Sendable {
         logger.notice("Pier data directory", metadata: ["root": "\(storage.root)"])
         // The embedded store belongs to this one server: any claim on an upload is left over from a process that died,
         // and a client resuming that upload must not wait for the claim to expire.
-        try await storage.metadata.releaseAllUploadClaims()
+        do {
+            try await storage.metadata.releaseAllUploadClaims()
+        } catch {
+            logger.warning("could not release the upload claims of an earlier process; they expire within a minute", metadata: ["error": "\(error)"])
+        }
         var services: [any Service] = []
         if configuration.storage.uploadPurging.enabled, !configuration.storage.readOnly {
             services.append(UploadPurgeService(
