@@ -74,6 +74,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "RegistryStorageS3",
+            dependencies: [
+                "RegistryStorage", "RegistryCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "RegistryMetadataSQLite",
             dependencies: [
                 "RegistryStorage", "RegistryCore",
@@ -176,6 +184,11 @@ let package = Package(
                 "RegistryStorageFileSystem", "RegistryMetadataSQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RegistryStorageS3Tests",
+            dependencies: ["RegistryStorageS3", "RegistryTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -29,13 +29,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python clients (oras, python-dxf) in a private venv, pinned.
+# Python clients (oras, python-dxf) and the reference SigV4 signer (botocore) in a private venv, pinned.
 venv=.build/e2e-venv
-if [ ! -x "$venv/bin/dxf" ] || [ ! -f "$venv/.pinned-1" ]; then
+if [ ! -x "$venv/bin/dxf" ] || [ ! -f "$venv/.pinned-2" ]; then
   echo "==> creating $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q oras==0.2.43 python-dxf==12.1.1
-  touch "$venv/.pinned-1"
+  "$venv/bin/pip" install -q oras==0.2.43 python-dxf==12.1.1 botocore==1.43.11
+  touch "$venv/.pinned-2"
 fi
 
 echo "==> building (debug, with tests)"
