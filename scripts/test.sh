@@ -14,6 +14,7 @@ packages=(
   skopeo podman buildah containerd runc docker.io umoci busybox-static
   python3-venv curl ca-certificates
   apache2-utils openssl                # the mirror suite: htpasswd -B for an upstream's users, a token server's keys
+  radosgw ceph-mon ceph-osd uuid-runtime  # a real S3 server (Ceph RGW) for the S3 suites (scripts/rgw.sh)
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -40,6 +41,14 @@ fi
 
 echo "==> building (debug, with tests)"
 swift build --build-tests
+
+# A real S3 server for the S3 suites, stopped by PID however this script ends.
+echo "==> starting Ceph RGW"
+rgw_base=$(mktemp -d /tmp/pier-rgw.XXXXXX)
+trap 'bash scripts/rgw.sh stop "$rgw_base"' EXIT
+bash scripts/rgw.sh start "$rgw_base" >/dev/null
+# shellcheck source=/dev/null
+source "$rgw_base/env"                 # PIER_S3_ENDPOINT, PIER_S3_ACCESS_KEY, PIER_S3_SECRET_KEY, PIER_S3_REGION
 
 echo "==> running tests"
 export PIER_E2E=1

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A signing time in UTC, second precision, as Signature Version 4 writes it.
 public struct AWSTimestamp: Sendable, Hashable {
     /// Seconds since 1970-01-01T00:00:00Z.
@@ -6,6 +8,11 @@ public struct AWSTimestamp: Sendable, Hashable {
     /// The time `secondsSince1970` seconds after the Unix epoch.
     public init(secondsSince1970: Int64) {
         self.secondsSince1970 = secondsSince1970
+    }
+
+    /// The current time, to the second.
+    public static func now() -> AWSTimestamp {
+        AWSTimestamp(secondsSince1970: Int64(Date().timeIntervalSince1970.rounded(.down)))
     }
 
     /// `YYYYMMDD'T'HHMMSS'Z'`, the `X-Amz-Date` form (e.g. `20130524T000000Z`).
