@@ -1,4 +1,5 @@
 import Foundation
+import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 import RegistryStorageS3
@@ -78,5 +79,30 @@ struct S3SignatureTests {
         let read = try await S3Fixture.raw("GET", try client.presignedURL("uploaded", expires: 60))
         #expect(read.text == "by URL")
         await S3Fixture.cleanUp(client)
+    }
+}
+
+extension S3SignatureTests {
+    @Test("virtual-host style (bucket in the Host header) is signed as RGW expects")
+    func virtualHostStyle() async throws {
+        let pathStyle = try await S3Fixture.client()
+        var configuration = pathStyle.configuration
+        // Why: *.localhost does not resolve here; RGW (`rgw dns name = localhost`) reads the bucket from the Host header.
+        let server = try S3TestEnvironment.server()
+        configuration.endpoint = server.endpoint.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        configuration.forcePathStyle = false
+        var httpConfiguration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        httpConfiguration.dnsOverride = ["\(configuration.bucket).localhost": "127.0.0.1", "localhost": "127.0.0.1"]
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        let client = try S3Client(configuration: configuration, httpClient: httpClient, logger: S3Fixture.logger)
+        try await client.putObject("dir/a b+c", bytes: ByteBuffer(string: "virtual"))
+        let read = try await S3Fixture.digest(of: try await client.getObject("dir/a b+c").body)
+        #expect(read.count == 7)
+        #expect(try await pathStyle.headObject("dir/a b+c")?.size == 7, "the object is in the same bucket, seen path style")
+        #expect(try await client.listObjects().objects.map(\.key) == ["dir/a b+c"])
+        let presigned = try client.presignedURL("dir/a b+c", expires: 60)
+        #expect(presigned.hasPrefix("http://\(configuration.bucket).localhost:"))
+        try await httpClient.shutdown()
+        await S3Fixture.cleanUp(pathStyle)
     }
 }
