@@ -42,7 +42,10 @@ public enum MetadataStoreConformance {
         }
     }
 
-    public static let cases: [ConformanceCase<any MetadataStore>] = [
+    /// Every case: one request at a time, then racing requests (``concurrentCases``).
+    public static let cases: [ConformanceCase<any MetadataStore>] = sequentialCases + concurrentCases
+
+    static let sequentialCases: [ConformanceCase<any MetadataStore>] = [
         .init("repositories are listed in lexical order with keyset pages") { store in
             for name in ["b", "a/z", "a", "c/d/e", "a-b"] {
                 _ = try await addBlob(store, 1, into: RepositoryName(name)!)
