@@ -14,6 +14,7 @@ packages=(
   skopeo podman buildah containerd runc docker.io umoci busybox-static
   python3-venv curl ca-certificates
   apache2-utils openssl                # the mirror suite: htpasswd -B for an upstream's users, a token server's keys
+  postgresql-15                        # the PostgreSQL metadata store's conformance suite (scripts/postgres.sh)
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -40,6 +41,14 @@ fi
 
 echo "==> building (debug, with tests)"
 swift build --build-tests
+
+# PostgreSQL on a temporary directory and a loopback port, stopped (by its PID) on exit. Setting the URL makes the
+# PostgreSQL conformance cases required: an unreachable server fails them.
+postgres_dir=$(mktemp -d /tmp/pier-postgres.XXXXXX)
+trap 'bash scripts/postgres.sh stop "$postgres_dir"' EXIT
+echo "==> starting PostgreSQL"
+PIER_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "$postgres_dir" 25950)
+export PIER_TEST_POSTGRES_URL
 
 echo "==> running tests"
 export PIER_E2E=1
