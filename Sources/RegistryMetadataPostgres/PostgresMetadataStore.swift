@@ -55,7 +55,8 @@ public final class PostgresMetadataStore: MetadataStore {
             runTask.cancel()
             await runTask.value
             throw MetadataStoreError(
-                .database, "cannot prepare the metadata database \(configuration.database) at \(configuration.host):\(configuration.port)",
+                .database,
+                "cannot prepare the metadata database \(configuration.database) at \(configuration.host):\(configuration.port): \(Self.describe(error))",
                 cause: Self.underlying(error))
         }
     }
@@ -136,11 +137,18 @@ public final class PostgresMetadataStore: MetadataStore {
     static func storeError(_ error: any Error) -> MetadataStoreError {
         let error = underlying(error)
         if let error = error as? MetadataStoreError { return error }
-        switch sqlState(error) {
-        case "53100": return MetadataStoreError(.insufficientStorage, "database disk is full", cause: error)
-        case let state?: return MetadataStoreError(.database, "statement failed (SQLSTATE \(state))", cause: error)
-        case nil: return MetadataStoreError(.database, "database request failed", cause: error)
+        if sqlState(error) == "53100" { return MetadataStoreError(.insufficientStorage, "database disk is full", cause: error) }
+        return MetadataStoreError(.database, describe(error), cause: error)
+    }
+
+    /// What went wrong, for the log: the server's message and SQLSTATE, or the client's error code. (PSQLError's own
+    /// description says nothing, so as not to leak a query's values; ours are names and digests, never secrets.)
+    static func describe(_ error: any Error) -> String {
+        guard let error = underlying(error) as? PSQLError else { return "\(error)" }
+        if let info = error.serverInfo, let message = info[.message] {
+            return "\(message) (SQLSTATE \(info[.sqlState] ?? "?"))"
         }
+        return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
     }
 
     // MARK: Repositories

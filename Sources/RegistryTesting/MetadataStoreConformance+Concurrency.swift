@@ -14,6 +14,18 @@ extension MetadataStoreConformance {
         return ManifestRecord(repository: repository, digest: Digest.of(bytes), manifest: manifest, content: bytes)
     }
 
+    /// Stores a manifest tagged `pushed-…`; its digest, or `nil` when the store refused it for missing references.
+    static func push(_ store: any MetadataStore, _ content: [UInt8]) async throws -> Digest? {
+        let digest = Digest.of(content)
+        let record = ManifestRecord(repository: repo, digest: digest, manifest: try Manifest(parsing: content, contentType: nil), content: content)
+        do {
+            try await store.putManifest(record, tags: [Tag("pushed-\(digest.encoded.prefix(12))")!])
+            return digest
+        } catch let error as MetadataStoreError where error.code == .missingReferences {
+            return nil
+        }
+    }
+
     /// Runs `body` once per element of `inputs`, all at once, and returns the results in the inputs' order.
     static func race<Input: Sendable, Output: Sendable>(
         _ inputs: [Input], _ body: @escaping @Sendable (Input) async throws -> Output
@@ -132,6 +144,55 @@ extension MetadataStoreConformance {
             for (digest, _) in blobs {
                 try check(try await store.blob(digest, in: repo) != nil, "a published blob is not visible")
                 try check(await bytes.contains(digest), "a committed blob's bytes were deleted")
+            }
+        },
+        .init("garbage collection racing pushes that reference its candidates: nothing pushed references what it deleted") { store in
+            // Blobs and untagged manifests that are collectable when the race starts.
+            var layers: [(Digest, Int)] = []
+            var children: [(Digest, Int)] = []
+            for index in 0..<12 {
+                layers.append(try await addBlob(store, 5000 + UInt64(index)))
+                children.append(try await addImage(store, seed: 5100 + UInt64(index), tags: []))
+            }
+            try await Task.sleep(for: .milliseconds(10))
+            let cutoff = Date()
+            try await Task.sleep(for: .milliseconds(2))
+            let config = try await addBlob(store, 5200)
+            let bytes = BlobBytes()
+            for (layer, _) in layers { await bytes.write(layer) }
+            enum Racer: Sendable { case collectBlob(Digest), pushImage((Digest, Int)), collectManifest(Digest), pushIndex((Digest, Int)) }
+            let racers = zip(layers, children).flatMap { layer, child in
+                [Racer.collectBlob(layer.0), .pushImage(layer), .collectManifest(child.0), .pushIndex(child)]
+            }
+            let pushed = try await race(racers) { racer -> Digest? in
+                switch racer {
+                case .collectBlob(let digest):
+                    guard try await store.beginBlobDeletion(digest, touchedBefore: cutoff) else { return nil }
+                    await bytes.delete(digest)
+                    try await store.finishBlobDeletion(digest)
+                case .collectManifest(let digest):
+                    _ = try await store.deleteManifestIfCollectable(ManifestLocation(repository: repo, digest: digest), createdBefore: cutoff)
+                case .pushImage(let layer):
+                    let content = TestContent.imageManifest(config: config, layers: [layer])
+                    return try await push(store, content)
+                case .pushIndex(let child):
+                    return try await push(store, TestContent.index([child]))
+                }
+                return nil
+            }
+            for (racer, digest) in zip(racers, pushed) {
+                guard let digest else { continue }
+                try check(try await store.manifest(.digest(digest), in: repo, withContent: false) != nil, "a pushed manifest is missing")
+                switch racer {
+                case .pushImage(let layer):
+                    let stored = await bytes.contains(layer.0)
+                    try check(try await store.blob(layer.0, in: repo) != nil && stored, "a pushed manifest references a deleted blob")
+                case .pushIndex(let child):
+                    try check(try await store.manifest(.digest(child.0), in: repo, withContent: false) != nil,
+                              "a pushed index lists a deleted manifest")
+                default:
+                    break
+                }
             }
         },
         .init("racing first pushes into a new repository record it once") { store in

@@ -50,10 +50,23 @@ struct PostgresMetadataStoreTests {
         // Nothing listens on port 1; the refusal must not be retried for a minute as the pool would.
         let configuration = PostgresMetadataStore.Configuration(host: "127.0.0.1", port: 1, user: "pier", database: "pier", tls: .disable)
         let started = ContinuousClock.now
-        await #expect(throws: MetadataStoreError.self) {
+        let error = await #expect(throws: MetadataStoreError.self) {
             _ = try await PostgresMetadataStore(configuration: configuration, logger: PostgresTestDatabase.logger)
         }
         #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(error?.code == .database)
+        #expect(error?.message.contains("pier at 127.0.0.1:1") == true, "\(String(describing: error))")
+    }
+
+    @Test("refused credentials fail start-up naming the server's reason",
+          .enabled(if: PostgresTestDatabase.isConfigured, PostgresTestDatabase.skipReason))
+    func refusedCredentials() async throws {
+        var configuration = try PostgresTestDatabase.configuration()
+        configuration.password = "not-the-password"
+        let error = await #expect(throws: MetadataStoreError.self) {
+            _ = try await PostgresMetadataStore(configuration: configuration, logger: PostgresTestDatabase.logger)
+        }
+        #expect(error?.message.contains("password authentication failed") == true, "\(String(describing: error))")
     }
 
     @Test("a schema name that is not a plain identifier is refused before connecting",
