@@ -8,13 +8,8 @@ import RegistryStorage
 // and the change are one step for every other transaction, as SQLite's single writer made them.
 extension PostgresMetadataStore {
     public func blob(_ digest: Digest, in repository: RepositoryName) async throws -> BlobInfo? {
-        try await rows("""
-            SELECT b.size, rb.touched_at FROM repositories r
-            JOIN repository_blobs rb ON rb.repository_id = r.id JOIN blobs b ON b.digest = rb.digest
-            WHERE r.name = \(repository.value) AND rb.digest = \(digest.description) AND b.state = 0
-            """).first.map { row in
-            let (size, touched) = try row.decode((Int64, Int64).self)
-            return BlobInfo(digest: digest, size: size, touchedAt: Self.date(touched))
+        try await first(PostgresLookups.BlobInRepository(repository: repository.value, digest: digest.description)).map { size, touched in
+            BlobInfo(digest: digest, size: size, touchedAt: Self.date(touched))
         }
     }
 

@@ -71,29 +71,17 @@ extension PostgresMetadataStore {
     }
 
     public func manifest(_ reference: Reference, in repository: RepositoryName, withContent: Bool) async throws -> StoredManifest? {
-        // One statement, so one round trip per manifest GET or HEAD.
-        let content = withContent ? ", m.content" : ""
-        let rows: [PostgresRow]
+        // One prepared statement, so one round trip per manifest GET or HEAD (PostgresLookups).
+        let row: PostgresLookups.ManifestByTag.Row?
         switch reference {
         case .tag(let tag):
-            rows = try await self.rows("""
-                SELECT m.digest, m.media_type, m.size\(unescaped: content) FROM repositories r
-                JOIN tags t ON t.repository_id = r.id JOIN manifests m ON m.id = t.manifest_id
-                WHERE r.name = \(repository.value) AND t.name = \(tag.value)
-                """)
+            row = try await first(PostgresLookups.ManifestByTag(repository: repository.value, tag: tag.value, withContent: withContent))
         case .digest(let digest):
-            rows = try await self.rows("""
-                SELECT m.digest, m.media_type, m.size\(unescaped: content) FROM repositories r
-                JOIN manifests m ON m.repository_id = r.id WHERE r.name = \(repository.value) AND m.digest = \(digest.description)
-                """)
+            row = try await first(PostgresLookups.ManifestByDigest(
+                repository: repository.value, digest: digest.description, withContent: withContent))
         }
-        guard let row = rows.first else { return nil }
-        if withContent {
-            let (digest, mediaType, size, bytes) = try row.decode((String, String, Int64, ByteBuffer).self)
-            return Digest(digest).map { StoredManifest(digest: $0, mediaType: mediaType, size: size, content: Array(bytes.readableBytesView)) }
-        }
-        let (digest, mediaType, size) = try row.decode((String, String, Int64).self)
-        return Digest(digest).map { StoredManifest(digest: $0, mediaType: mediaType, size: size, content: nil) }
+        guard let (digest, mediaType, size, content) = row, let digest = Digest(digest) else { return nil }
+        return StoredManifest(digest: digest, mediaType: mediaType, size: size, content: content.map { Array($0.readableBytesView) })
     }
 
     public func deleteManifest(_ digest: Digest, in repository: RepositoryName) async throws -> Bool {

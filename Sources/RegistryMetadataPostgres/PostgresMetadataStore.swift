@@ -94,6 +94,20 @@ public final class PostgresMetadataStore: MetadataStore {
         }
     }
 
+    /// Runs a prepared statement (prepared on a connection's first use of it) and returns its first row.
+    func first<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Statement.Row? where Statement.Row: Sendable {
+        do {
+            var found: Statement.Row?
+            // Read to the end, so the connection goes back to the pool.
+            for try await row in try await client.execute(statement, logger: logger) where found == nil {
+                found = row
+            }
+            return found
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
     /// Runs `body` in one READ COMMITTED transaction on one connection, again (a few times) when PostgreSQL aborted it
     /// for a deadlock or a serialization failure: statements that lock rows in different orders can meet in a
     /// deadlock, which PostgreSQL breaks by failing one of them; its retry finds the winner's rows.
