@@ -21,12 +21,8 @@ extension PostgresMetadataStore {
     }
 
     public func mountBlob(_ digest: Digest, into repository: RepositoryName, from source: RepositoryName?) async throws -> BlobInfo? {
-        // FOR SHARE on the blob: a collection claiming it waits for this link to commit and then sees it touched now.
         try await transaction { connection in
             let key = digest.description
-            guard let size = try await connection.rows(
-                "SELECT size FROM blobs WHERE digest = \(key) AND state = 0 FOR SHARE", logger
-            ).first?.decode(Int64.self) else { return nil }
             if let source {
                 let linked = try await connection.rows("""
                     SELECT 1 FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id
@@ -34,13 +30,18 @@ extension PostgresMetadataStore {
                     """, logger)
                 guard !linked.isEmpty else { return nil }
             }
+            // Touching the blob first locks its row: a collection claiming it waits for this link and then finds it
+            // touched now, and racing mounts of one blob take turns (a shared lock upgraded to touch it later would
+            // deadlock them).
             let now = Self.now()
+            guard let size = try await connection.rows(
+                "UPDATE blobs SET touched_at = \(now) WHERE digest = \(key) AND state = 0 RETURNING size", logger
+            ).first?.decode(Int64.self) else { return nil }
             let id = try await Self.ensureRepository(connection, repository, logger)
             try await connection.rows("""
                 INSERT INTO repository_blobs (repository_id, digest, touched_at) VALUES (\(id), \(key), \(now))
                 ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = excluded.touched_at
                 """, logger)
-            try await connection.rows("UPDATE blobs SET touched_at = \(now) WHERE digest = \(key)", logger)
             return BlobInfo(digest: digest, size: size, touchedAt: Self.date(now))
         }
     }

@@ -67,6 +67,11 @@ public final class PostgresMetadataStore: MetadataStore {
         await runTask.value
     }
 
+    deinit {
+        // A store dropped without shutdown() still closes its pool (without waiting for it).
+        runTask.cancel()
+    }
+
     /// The versions of the migrations recorded as applied, in order.
     package func appliedMigrations() async throws -> [Int] {
         try await rows("SELECT version FROM pier_migrations ORDER BY version").map { try $0.decode(Int.self) }
@@ -122,6 +127,7 @@ public final class PostgresMetadataStore: MetadataStore {
                 let cause = Self.underlying(error)
                 if attempt < 8, Self.isTransient(cause) {
                     attempt += 1
+                    logger.debug("retrying a transaction", metadata: ["sqlstate": "\(Self.sqlState(cause) ?? "")", "attempt": "\(attempt)"])
                     try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
                     continue
                 }

@@ -205,6 +205,17 @@ extension MetadataStoreConformance {
                 try check(try await store.blob(digest, in: fresh) != nil, "a racing push's blob is not linked")
             }
         },
+        .init("racing mounts of one blob, into one repository and into many, all succeed") { store in
+            let (digest, size) = try await addBlob(store, 4100)
+            let targets = (0..<24).map { RepositoryName("mounts/\($0 % 2 == 0 ? "shared" : "own-\($0)")")! }
+            let mounted = try await race(targets) { target in
+                try await store.mountBlob(digest, into: target, from: repo)
+            }
+            try check(mounted.allSatisfy { $0?.size == Int64(size) }, "\(mounted.filter { $0 == nil }.count) mounts failed")
+            for target in Set(targets) {
+                try check(try await store.blob(digest, in: target) != nil, "the blob is not linked into \(target)")
+            }
+        },
     ]
 }
 
