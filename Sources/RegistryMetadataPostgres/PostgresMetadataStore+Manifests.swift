@@ -19,12 +19,13 @@ extension PostgresMetadataStore {
             // FOR SHARE on what the manifest references: garbage collection claims a blob (or deletes a manifest) only
             // after locking its row, so it waits for this push to commit and then counts its references; a claim that
             // came first has changed the row, and it is not found here.
-            let foundBlobs = Set(try await connection.rows("""
+            // (An image lists no manifests and an index no blobs: the query that would find nothing is not sent.)
+            let foundBlobs = blobs.isEmpty ? [] : Set(try await connection.rows("""
                 SELECT b.digest FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
                 WHERE rb.repository_id = \(id) AND rb.digest = ANY(\(blobs)) AND b.state = 0
                 ORDER BY b.digest FOR SHARE OF b
                 """, logger).map { try $0.decode(String.self) })
-            let foundManifests = Set(try await connection.rows("""
+            let foundManifests = children.isEmpty ? [] : Set(try await connection.rows("""
                 SELECT digest FROM manifests WHERE repository_id = \(id) AND digest = ANY(\(children)) ORDER BY digest FOR SHARE
                 """, logger).map { try $0.decode(String.self) })
             let missing = (blobs.filter { !foundBlobs.contains($0) } + children.filter { !foundManifests.contains($0) })

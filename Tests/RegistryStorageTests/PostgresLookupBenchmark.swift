@@ -24,6 +24,7 @@ struct PostgresLookupBenchmark {
         let names = try await Self.fill(postgres)
         let trips = try await Self.roundTrips(postgres, names)
         print("postgres: per lookup by tag (GET), client flights \(trips.client), server flights \(trips.server)")
+        try await Self.writeRoundTrips(postgres)
         try await Self.measure("postgres", postgres, names)
         try await postgres.dropSchema()
         await postgres.shutdown()
@@ -80,6 +81,33 @@ struct PostgresLookupBenchmark {
         for index in 0..<1000 { try await lookup(store, names, index) }
         let after = try segments(port: port)
         return (Double(after.client - before.client) / 1000, Double(after.server - before.server) / 1000)
+    }
+
+    /// Request flights of the write path: a blob's pin and commit, and a new manifest with five tags.
+    static func writeRoundTrips(_ store: any MetadataStore) async throws {
+        let port = try PostgresTestDatabase.configuration().port
+        let repository = RepositoryName("bench/writes")!
+        var blobs: [(Digest, Int)] = []
+        var before = try segments(port: port)
+        for seed in 0..<200 {
+            let digest = Digest.of(TestContent.bytes(64, seed: 900_000 + UInt64(seed)))
+            try await store.pinBlob(digest)
+            try await store.commitBlob(digest, size: 64, into: repository, finishing: nil)
+            blobs.append((digest, 64))
+        }
+        var after = try segments(port: port)
+        print("postgres: per pinBlob + commitBlob, client flights \(Double(after.client - before.client) / 200)")
+        let records = try (0..<100).map { index in
+            let content = TestContent.imageManifest(config: blobs[2 * index], layers: [blobs[2 * index + 1]])
+            return ManifestRecord(repository: repository, digest: Digest.of(content),
+                                  manifest: try Manifest(parsing: content, contentType: nil), content: content)
+        }
+        before = try segments(port: port)
+        for (index, record) in records.enumerated() {
+            try await store.putManifest(record, tags: (0..<5).map { Tag("t\(index)-\($0)")! })
+        }
+        after = try segments(port: port)
+        print("postgres: per putManifest (new, 5 tags), client flights \(Double(after.client - before.client) / 100)")
     }
 
     /// The data segments sent by the clients of `port` and by the server on it, from the kernel's TCP counters.
