@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // PostgresNIO alone (no postgres-kit or Fluent): the PostgreSQL metadata store's driver.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -92,6 +94,18 @@ let package = Package(
                 "RegistryStorage", "RegistryCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RegistryMetadataPostgres",
+            dependencies: [
+                "RegistryStorage", "RegistryCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -186,8 +200,9 @@ let package = Package(
             name: "RegistryStorageTests",
             dependencies: [
                 "RegistryStorage", "RegistryTesting", "RegistryCore",
-                "RegistryStorageFileSystem", "RegistryMetadataSQLite",
+                "RegistryStorageFileSystem", "RegistryMetadataSQLite", "RegistryMetadataPostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -15,6 +15,7 @@ packages=(
   python3-venv curl ca-certificates
   apache2-utils openssl                # the mirror suite: htpasswd -B for an upstream's users, a token server's keys
   radosgw ceph-mon ceph-osd uuid-runtime  # a real S3 server (Ceph RGW) for the S3 suites (scripts/rgw.sh)
+  postgresql-15                        # the PostgreSQL metadata store's conformance suite (scripts/postgres.sh)
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -42,13 +43,26 @@ fi
 echo "==> building (debug, with tests)"
 swift build --build-tests
 
-# A real S3 server for the S3 suites, stopped by PID however this script ends.
-echo "==> starting Ceph RGW"
+# The services the suites need, each stopped (by its PID) however this script ends.
 rgw_base=$(mktemp -d /tmp/pier-rgw.XXXXXX)
-trap 'bash scripts/rgw.sh stop "$rgw_base"' EXIT
+postgres_dir=$(mktemp -d /tmp/pier-postgres.XXXXXX)
+stop_services() {
+  bash scripts/rgw.sh stop "$rgw_base" || true
+  bash scripts/postgres.sh stop "$postgres_dir" || true
+}
+trap stop_services EXIT
+
+# A real S3 server for the S3 suites.
+echo "==> starting Ceph RGW"
 bash scripts/rgw.sh start "$rgw_base" >/dev/null
 # shellcheck source=/dev/null
 source "$rgw_base/env"                 # PIER_S3_ENDPOINT, PIER_S3_ACCESS_KEY, PIER_S3_SECRET_KEY, PIER_S3_REGION
+
+# PostgreSQL on a temporary directory and a loopback port. Setting the URL makes the PostgreSQL conformance cases
+# required: an unreachable server fails them.
+echo "==> starting PostgreSQL"
+PIER_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start "$postgres_dir" 25950)
+export PIER_TEST_POSTGRES_URL
 
 echo "==> running tests"
 export PIER_E2E=1

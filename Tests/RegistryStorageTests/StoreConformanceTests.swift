@@ -1,3 +1,4 @@
+import RegistryMetadataPostgres
 import RegistryMetadataSQLite
 import RegistryStorage
 import RegistryStorageFileSystem
@@ -25,6 +26,14 @@ struct MetadataStoreConformanceTests {
     func sqlite(_ check: ConformanceCase<any MetadataStore>) async throws {
         try await withTemporaryDirectory { root in
             try await check.run(try SQLiteMetadataStore(path: root + "/metadata.sqlite"))
+        }
+    }
+
+    @Test("PostgresMetadataStore", .enabled(if: PostgresTestDatabase.isConfigured, PostgresTestDatabase.skipReason),
+          arguments: MetadataStoreConformance.cases)
+    func postgres(_ check: ConformanceCase<any MetadataStore>) async throws {
+        try await PostgresTestDatabase.withStore { store in
+            try await check.run(store)
         }
     }
 }
