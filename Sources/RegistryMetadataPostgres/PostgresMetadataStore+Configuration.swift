@@ -17,6 +17,9 @@ extension PostgresMetadataStore {
         public var database: String
         /// Whether and how the connection is encrypted, as libpq's `sslmode`.
         public var tls: TLSMode
+        /// A PEM file of the certificates that `verify-ca` and `verify-full` trust instead of the system's roots, as
+        /// libpq's `sslrootcert`.
+        public var rootCertificatesPath: String?
         /// The most connections the store opens at once (a pool's `maxopen`).
         public var maximumConnections: Int
         /// Connections kept open when idle (a pool's `maxidle`).
@@ -29,7 +32,7 @@ extension PostgresMetadataStore {
 
         public init(
             host: String, port: Int = 5432, user: String, password: String? = nil, database: String,
-            tls: TLSMode = .prefer, maximumConnections: Int = 20, minimumConnections: Int = 0,
+            tls: TLSMode = .prefer, rootCertificatesPath: String? = nil, maximumConnections: Int = 20, minimumConnections: Int = 0,
             connectTimeout: Duration = .seconds(10), schema: String = "public"
         ) {
             self.host = host
@@ -38,6 +41,7 @@ extension PostgresMetadataStore {
             self.password = password
             self.database = database
             self.tls = tls
+            self.rootCertificatesPath = rootCertificatesPath
             self.maximumConnections = maximumConnections
             self.minimumConnections = minimumConnections
             self.connectTimeout = connectTimeout
@@ -63,7 +67,8 @@ extension PostgresMetadataStore {
                 throw MetadataStoreError(.database, "pool sizes \(minimumConnections)...\(maximumConnections) are not a range of at least one")
             }
             var configuration = PostgresClient.Configuration(
-                host: host, port: port, username: user, password: password, database: database, tls: tls.clientTLS
+                host: host, port: port, username: user, password: password, database: database,
+                tls: tls.clientTLS(rootCertificatesPath: rootCertificatesPath)
             )
             configuration.options.maximumConnections = maximumConnections
             configuration.options.minimumConnections = minimumConnections
@@ -75,7 +80,7 @@ extension PostgresMetadataStore {
         /// A single connection's settings, for the migrations at start-up.
         func connectionConfiguration() throws -> PostgresConnection.Configuration {
             var configuration = PostgresConnection.Configuration(
-                host: host, port: port, username: user, password: password, database: database, tls: try tls.connectionTLS()
+                host: host, port: port, username: user, password: password, database: database, tls: try tls.connectionTLS(rootCertificatesPath: rootCertificatesPath)
             )
             let (seconds, attoseconds) = connectTimeout.components
             configuration.options.connectTimeout = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
@@ -103,7 +108,7 @@ extension PostgresMetadataStore {
         case verifyFull = "verify-full"
 
         /// How the server's certificate is checked; `nil` for plain TCP.
-        var tlsConfiguration: TLSConfiguration? {
+        func tlsConfiguration(rootCertificatesPath: String?) -> TLSConfiguration? {
             var tls = TLSConfiguration.makeClientConfiguration()
             switch self {
             case .disable: return nil
@@ -111,16 +116,17 @@ extension PostgresMetadataStore {
             case .verifyCA: tls.certificateVerification = .noHostnameVerification
             case .verifyFull: tls.certificateVerification = .fullVerification
             }
+            if let rootCertificatesPath { tls.trustRoots = .file(rootCertificatesPath) }
             return tls
         }
 
-        var clientTLS: PostgresClient.Configuration.TLS {
-            guard let tls = tlsConfiguration else { return .disable }
+        func clientTLS(rootCertificatesPath: String?) -> PostgresClient.Configuration.TLS {
+            guard let tls = tlsConfiguration(rootCertificatesPath: rootCertificatesPath) else { return .disable }
             return self == .prefer ? .prefer(tls) : .require(tls)
         }
 
-        func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
-            guard let tls = tlsConfiguration else { return .disable }
+        func connectionTLS(rootCertificatesPath: String?) throws -> PostgresConnection.Configuration.TLS {
+            guard let tls = tlsConfiguration(rootCertificatesPath: rootCertificatesPath) else { return .disable }
             let context = try NIOSSLContext(configuration: tls)
             return self == .prefer ? .prefer(context) : .require(context)
         }

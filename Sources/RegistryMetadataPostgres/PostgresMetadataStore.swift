@@ -77,6 +77,11 @@ public final class PostgresMetadataStore: MetadataStore {
         try await rows("SELECT version FROM pier_migrations ORDER BY version").map { try $0.decode(Int.self) }
     }
 
+    /// Whether the store's connections are encrypted (TLS), as the server sees one of them.
+    package func isEncrypted() async throws -> Bool {
+        try await rows("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").first?.decode(Bool.self) ?? false
+    }
+
     /// Drops the store's schema and everything in it (for tests, which give each case a schema of its own).
     package func dropSchema() async throws {
         // The name is a plain identifier (Configuration.isPlainIdentifier).

@@ -69,6 +69,52 @@ struct PostgresMetadataStoreTests {
         #expect(error?.message.contains("password authentication failed") == true, "\(String(describing: error))")
     }
 
+    @Test("sslmode: disable is plain text; prefer, require, verify-ca and verify-full (with the server's root) encrypt",
+          .enabled(if: PostgresTestDatabase.isConfigured, PostgresTestDatabase.skipReason),
+          arguments: PostgresMetadataStore.TLSMode.allCases)
+    func tls(_ mode: PostgresMetadataStore.TLSMode) async throws {
+        var configuration = try PostgresTestDatabase.configuration(maximumConnections: 1)
+        try #require(configuration.rootCertificatesPath != nil, "\(PostgresTestDatabase.variable) names no sslrootcert")
+        configuration.tls = mode
+        let store = try await PostgresMetadataStore(configuration: configuration, logger: PostgresTestDatabase.logger)
+        let encrypted = try await store.isEncrypted()
+        try await store.dropSchema()
+        await store.shutdown()
+        #expect(encrypted == (mode != .disable))
+    }
+
+    @Test("verify-ca and verify-full refuse a certificate that no trusted root signed",
+          .enabled(if: PostgresTestDatabase.isConfigured, PostgresTestDatabase.skipReason),
+          arguments: [PostgresMetadataStore.TLSMode.verifyCA, .verifyFull])
+    func untrustedCertificate(_ mode: PostgresMetadataStore.TLSMode) async throws {
+        var configuration = try PostgresTestDatabase.configuration(maximumConnections: 1)
+        configuration.tls = mode
+        configuration.rootCertificatesPath = nil  // the system's roots, which did not sign the test server's certificate
+        let error = await #expect(throws: MetadataStoreError.self) {
+            _ = try await PostgresMetadataStore(configuration: configuration, logger: PostgresTestDatabase.logger)
+        }
+        #expect(error?.code == .database)
+    }
+
+    @Test("verify-full checks the host name, verify-ca only the signature",
+          .enabled(if: PostgresTestDatabase.isConfigured, PostgresTestDatabase.skipReason))
+    func hostName() async throws {
+        var configuration = try PostgresTestDatabase.configuration(maximumConnections: 1)
+        try #require(configuration.rootCertificatesPath != nil, "\(PostgresTestDatabase.variable) names no sslrootcert")
+        // The test server also listens on 127.0.0.2, which its certificate does not name (scripts/postgres.sh).
+        configuration.host = "127.0.0.2"
+        configuration.tls = .verifyFull
+        await #expect(throws: MetadataStoreError.self) {
+            _ = try await PostgresMetadataStore(configuration: configuration, logger: PostgresTestDatabase.logger)
+        }
+        configuration.tls = .verifyCA
+        let store = try await PostgresMetadataStore(configuration: configuration, logger: PostgresTestDatabase.logger)
+        let encrypted = try await store.isEncrypted()
+        try await store.dropSchema()
+        await store.shutdown()
+        #expect(encrypted)
+    }
+
     @Test("a schema name that is not a plain identifier is refused before connecting",
           arguments: ["", "Public", "1st", "a b", "a;DROP SCHEMA public", "a\"b", "ü", String(repeating: "a", count: 64), "pier-test"])
     func hostileSchema(_ schema: String) async throws {

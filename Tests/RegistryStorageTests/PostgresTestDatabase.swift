@@ -4,7 +4,7 @@ import RegistryMetadataPostgres
 import Testing
 
 /// The PostgreSQL server the tests use, named by `PIER_TEST_POSTGRES_URL`
-/// (`postgres://user:password@host:port/database`). `scripts/test.sh` starts one and sets it, which makes the
+/// (`postgres://user:password@host:port/database[?sslrootcert=PEM]`, the certificate for the TLS cases). `scripts/test.sh` starts one and sets it, which makes the
 /// PostgreSQL cases required: then an unreachable server fails them. Without it, plain `swift test` skips them.
 enum PostgresTestDatabase {
     static let variable = "PIER_TEST_POSTGRES_URL"
@@ -20,7 +20,9 @@ enum PostgresTestDatabase {
         let database = String(components.path.drop { $0 == "/" })
         return PostgresMetadataStore.Configuration(
             host: host, port: components.port ?? 5432, user: user, password: components.password,
-            database: database.isEmpty ? user : database, tls: .disable, maximumConnections: maximumConnections, schema: schema
+            database: database.isEmpty ? user : database, tls: .disable,
+            rootCertificatesPath: components.queryItems?.first { $0.name == "sslrootcert" }?.value,
+            maximumConnections: maximumConnections, schema: schema
         )
     }
 
